@@ -1,0 +1,1 @@
+"""gptoss-images: vLLM container images for gpt-oss, tuned per accelerator."""

@@ -1,0 +1,113 @@
+"""build.py's command line: one small function per command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Callable
+
+import yaml
+
+from gptoss_images import profiles, render
+from gptoss_images.errors import UserError
+
+EXAMPLES = """\
+examples:
+  python build.py list                     the profiles, their GPUs and base images
+  python build.py show h100                the h100 profile after inheritance
+  python build.py validate                 check every profile, report all problems
+  python build.py render                   regenerate docker/<profile>/ for all
+  python build.py render --check           exit 1 if docker/ is stale (CI does this)
+
+Profiles live in profiles/*.yaml; `extends` names the parent (cuda, rocm,
+gpt-oss). Run `python build.py COMMAND --help` for a command's options.
+"""
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = [("PROFILE", "FAMILY", "GPU", "BASE IMAGE", "VLLM")]
+    for name, p in profiles.load().items():
+        vllm = p.stack.vllm if p.stack.source == "pypi" else f"{p.stack.vllm} (base image's build)"
+        rows.append((name, p.family, f"{p.gpu.model} {p.gpu.memory_gib}GB ({p.gpu.arch})",
+                     p.base_image, vllm))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    profile = profiles.get(args.profile)
+    print(yaml.safe_dump(profiles.to_dict(profile), sort_keys=False, width=100), end="")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    loaded = profiles.load()
+    print(f"{len(loaded)} profiles valid: {', '.join(loaded)}")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    selected = _select(args.profiles)
+    rendered = {p.name: render.render(p) for p in selected}  # all in memory before any write
+    if args.check:
+        problems = [line for name, files in rendered.items() for line in render.stale(name, files)]
+        for line in problems:
+            print(line, file=sys.stderr)
+        if problems:
+            print(f"docker/ is out of date ({len(problems)} files): run `python build.py render`",
+                  file=sys.stderr)
+            return 1
+        print(f"docker/ is up to date for {len(rendered)} profiles")
+        return 0
+    changed = [line for name, files in rendered.items() for line in render.write(name, files)]
+    for line in changed:
+        print(f"wrote {line}")
+    print(f"rendered {len(rendered)} profiles, {len(changed)} files changed "
+          f"in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def _select(names: list[str]) -> list:
+    loaded = profiles.load()
+    unknown = [n for n in names if n not in loaded]
+    if unknown:
+        raise UserError(f"unknown profile {', '.join(map(repr, unknown))}; allowed: {', '.join(loaded)}")
+    return [loaded[n] for n in names] if names else list(loaded.values())
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="build.py", description="Build vLLM images for gpt-oss, tuned per accelerator.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    add("list", cmd_list, "table of profiles: family, GPU, base image, vLLM version")
+    add("show", cmd_show, "print a profile as resolved after inheritance").add_argument(
+        "profile", metavar="PROFILE")
+    add("validate", cmd_validate, "validate every profile; report every problem at once")
+    p = add("render", cmd_render, "render docker/<profile>/ from profiles/ and templates/")
+    p.add_argument("profiles", nargs="*", metavar="PROFILE", help="default: every profile")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 and name every stale or missing file")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,24 @@
+"""Problems found in user input, reported all at once, one line each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+    file: str = ""
+
+    def __str__(self) -> str:
+        where = ": ".join(p for p in (self.file, self.path) if p)
+        return f"{where}: {self.message}" if where else self.message
+
+
+class UserError(Exception):
+    """Bad input: the CLI prints each problem on one line and exits with code 2."""
+
+    def __init__(self, problems: list[Problem] | str):
+        self.problems = [Problem("", problems)] if isinstance(problems, str) else problems
+        super().__init__("\n".join(map(str, self.problems)))
