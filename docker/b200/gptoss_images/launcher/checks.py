@@ -1,0 +1,161 @@
+# GENERATED FILE: do not edit. Copied from gptoss_images/launcher/checks.py. Regenerate: python build.py render b200
+"""Machine checks before serving: right GPUs, enough of them, memory, driver,
+shared memory, the model's files and harmony's vocabulary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from gptoss_images.launcher import gpus as gpu_probe
+from gptoss_images.launcher.plan import Plan
+
+NAMES = ["gpu", "arch", "count", "memory", "driver", "shm", "model", "vocab"]
+VLLM_DEFAULT_UTILIZATION = 0.9
+
+
+@dataclass(frozen=True)
+class Result:
+    status: str  # pass, warn or fail
+    name: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.status.upper():4}  {self.name:7} {self.message}"
+
+
+@dataclass
+class Machine:
+    """What the checks look at; tests give recorded values instead of the real ones."""
+
+    gpus: Callable[[str], tuple[list[gpu_probe.Gpu], str]] = gpu_probe.detect
+    shm_bytes: Callable[[], int | None] = lambda: _shm_bytes()
+
+
+def run(profile: dict[str, Any], plan: Plan, environ: Mapping[str, str],
+        machine: Machine | None = None) -> list[Result]:
+    machine = machine or Machine()
+    results = _gpu_checks(profile, plan, machine)
+    results.append(_shm(plan, machine.shm_bytes()))
+    results.append(_model_files(plan, environ))
+    results.append(_vocab(profile, plan, environ))
+    return results
+
+
+def _gpu_checks(profile: dict, plan: Plan, machine: Machine) -> list[Result]:
+    want = profile["gpu"]
+    vendor = want["vendor"]
+    try:
+        found, source = machine.gpus(vendor)
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        return [Result("fail", "gpu", f"could not query {vendor} GPUs: {exc}")]
+    if not found:
+        hint = ("start the container with --gpus all" if vendor == "nvidia" else
+                "start the container with --device=/dev/kfd --device=/dev/dri --group-add=video")
+        return [Result("fail", "gpu", f"no {vendor.upper() if vendor == 'amd' else 'NVIDIA'} GPU "
+                                      f"visible; {hint}")]
+    first = found[0]
+    results = []
+    names = {g.name for g in found}
+    if any(m.lower() in first.name.lower() for m in want["match"]):
+        results.append(Result("pass", "gpu", f"{len(found)} x {first.name} ({source}) is a {want['model']}"))
+    elif first.name.startswith("gfx"):
+        results.append(Result("warn", "gpu", f"{first.name} ({source}) gives no model name; "
+                                             f"cannot tell it is a {want['model']}"))
+    else:
+        results.append(Result("fail", "gpu", f"{', '.join(sorted(names))} is not a {want['model']}: "
+                                             f"use the image built for it"))
+    label = "compute capability" if vendor == "nvidia" else "gfx target"
+    if first.arch == want["arch"]:
+        results.append(Result("pass", "arch", f"{label} {first.arch}"))
+    else:
+        results.append(Result("fail", "arch", f"{label} {first.arch}, profile {profile['name']} "
+                                              f"is built for {want['arch']}"))
+    if len(found) >= plan.tp:
+        results.append(Result("pass", "count", f"{len(found)} GPUs for tensor-parallel size {plan.tp}"))
+    else:
+        results.append(Result("fail", "count", f"{len(found)} GPUs, tensor-parallel size {plan.tp} "
+                                               f"needs {plan.tp}; set GPTOSS_TENSOR_PARALLEL_SIZE"))
+    results.append(_memory(plan, min(g.memory_mib for g in found[:plan.tp]) / 1024))
+    if want.get("driver_min") and first.driver:
+        have, need = first.driver, want["driver_min"]
+        ok = _version(have) >= _version(need)
+        results.append(Result("pass" if ok else "fail", "driver",
+                              f"driver {have}" + ("" if ok else f" is older than {need}, "
+                                                  "the first for CUDA 12.8")))
+    return results
+
+
+def _memory(plan: Plan, per_gpu_gib: float) -> Result:
+    utilization = float(plan.settings.get("gpu-memory-utilization", VLLM_DEFAULT_UTILIZATION))
+    usable = per_gpu_gib * utilization
+    weights = plan.model_spec["weights_gib"] / plan.tp
+    text = (f"{weights:.1f} GiB of weights per GPU, {usable:.1f} GiB usable "
+            f"({per_gpu_gib:.1f} GiB x {utilization})")
+    if weights > usable:
+        return Result("fail", "memory", f"{text}: raise GPTOSS_TENSOR_PARALLEL_SIZE")
+    if weights > 0.8 * usable:
+        return Result("warn", "memory", f"{text}: little room left for the KV cache")
+    return Result("pass", "memory", text)
+
+
+def _shm(plan: Plan, size: int | None) -> Result:
+    if size is None:
+        return Result("warn", "shm", "/dev/shm not found")
+    gib = size / 2**30
+    if gib >= 1:
+        return Result("pass", "shm", f"/dev/shm is {gib:.1f} GiB")
+    status = "fail" if plan.tp > 1 else "warn"
+    return Result(status, "shm", f"/dev/shm is {size // 2**20} MiB: start the container with "
+                                 "--ipc=host (or --shm-size 16g)")
+
+
+def _model_files(plan: Plan, environ: Mapping[str, str]) -> Result:
+    offline = environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+    if os.path.isdir(plan.model):
+        ok = Path(plan.model, "config.json").is_file()
+        return Result("pass" if ok else "fail", "model",
+                      f"local folder {plan.model}" + ("" if ok else " has no config.json"))
+    home = environ.get("HF_HOME", str(Path(environ.get("HOME", "/root"), ".cache", "huggingface")))
+    cache = Path(environ.get("HF_HUB_CACHE", str(Path(home, "hub"))))
+    snapshots = cache / f"models--{plan.model.replace('/', '--')}" / "snapshots"
+    if snapshots.is_dir() and any(snapshots.iterdir()):
+        return Result("pass", "model", f"{plan.model} is in the cache {cache}"
+                                       + (" (offline mode)" if offline else ""))
+    if offline:
+        return Result("fail", "model", f"HF_HUB_OFFLINE is set and {plan.model} is not in {cache}: "
+                                       "mount a cache that holds it (-v ...:/root/.cache/huggingface)")
+    return Result("warn", "model", f"{plan.model} is not in {cache}: it will be downloaded at start "
+                                   f"(~{plan.model_spec['weights_gib']} GiB); mount a cache to keep it")
+
+
+def _vocab(profile: dict, plan: Plan, environ: Mapping[str, str]) -> Result:
+    base = plan.env.get("TIKTOKEN_ENCODINGS_BASE") or environ.get("TIKTOKEN_ENCODINGS_BASE")
+    if not base:
+        return Result("fail", "vocab", "TIKTOKEN_ENCODINGS_BASE is unset: harmony would download "
+                                       "its vocabulary on the first request")
+    path = Path(base, "o200k_base.tiktoken")
+    if not path.is_file():
+        return Result("fail", "vocab", f"{path} is missing: harmony cannot load its vocabulary")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != profile["harmony"]["sha256"]:
+        return Result("fail", "vocab", f"{path} has SHA-256 {digest[:12]}..., "
+                                       f"expected {profile['harmony']['sha256'][:12]}...")
+    return Result("pass", "vocab", f"{path} (SHA-256 checked)")
+
+
+def _shm_bytes() -> int | None:
+    try:
+        stat = os.statvfs("/dev/shm")
+    except OSError:
+        return None
+    return stat.f_blocks * stat.f_frsize
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split(".") if p.isdigit())

@@ -1,0 +1,136 @@
+# GENERATED FILE: do not edit. Copied from gptoss_images/launcher/inputs.py. Regenerate: python build.py render h200
+"""The launcher's knobs: each one a command-line option and a GPTOSS_* variable.
+
+The option wins over the variable, the variable over the profile. Values are
+parsed here, once; a bad one is a `BadInput` naming the variable and what is
+allowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+PREFIX = "GPTOSS_"
+TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+class BadInput(Exception):
+    """One line for the user; the launcher exits with code 2."""
+
+
+@dataclass(frozen=True)
+class Knob:
+    option: str
+    help: str
+    parse: Callable[[str], Any] = str
+    metavar: str = "VALUE"
+    flag: bool = False
+
+    @property
+    def env(self) -> str:
+        return PREFIX + self.option.upper().replace("-", "_")
+
+    @property
+    def dest(self) -> str:
+        return self.option.replace("-", "_")
+
+
+def integer(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"an integer from {low} to {high}") from None
+        if not low <= value <= high:
+            raise ValueError(f"an integer from {low} to {high}")
+        return value
+    return parse
+
+
+def fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("a number above 0 and at most 1, e.g. 0.9") from None
+    if not 0 < value <= 1:
+        raise ValueError("a number above 0 and at most 1, e.g. 0.9")
+    return value
+
+
+def boolean(text: str) -> bool:
+    if text.lower() in TRUE:
+        return True
+    if text.lower() in FALSE:
+        return False
+    raise ValueError("1/0, true/false, yes/no or on/off")
+
+
+KNOBS = [
+    Knob("model", "openai/gpt-oss-20b, openai/gpt-oss-120b or a local model folder "
+                  "(default: the profile's)", metavar="MODEL"),
+    Knob("tensor-parallel-size", "GPUs to shard over: one of the model's TP sizes on this card",
+         integer(1, 64), "N"),
+    Knob("scenario", "default, max-throughput, min-latency or balanced", metavar="NAME"),
+    Knob("host", "address to listen on (vLLM's default: all)", metavar="ADDR"),
+    Knob("port", "port to listen on (default 8000)", integer(1, 65535), "PORT"),
+    Knob("max-model-len", "tokens per request, prompt and output together",
+         integer(1, 10_000_000), "N"),
+    Knob("max-num-seqs", "sequences per batch", integer(1, 100_000), "N"),
+    Knob("gpu-memory-utilization", "share of each GPU's memory vLLM may use", fraction, "F"),
+    Knob("served-model-name", "model name clients send", metavar="NAME"),
+    Knob("api-key", "require this bearer token (passed as VLLM_API_KEY, never in argv)",
+         metavar="KEY"),
+    Knob("function-calling", "--tool-call-parser openai --enable-auto-tool-choice",
+         boolean, flag=True),
+    Knob("tool-server", "built-in tools: 'demo' or MCP servers HOST:PORT[,HOST:PORT...]",
+         metavar="SPEC"),
+    Knob("structured-output", "serve structured output: turns async scheduling off "
+                              "(incompatible in this vLLM)", boolean, flag=True),
+    Knob("skip-checks", "machine checks to skip: 'all' or names, e.g. gpu,memory",
+         metavar="NAMES"),
+    Knob("profile", "profile JSON (default /opt/gptoss/profile.json, the image's)",
+         metavar="FILE"),
+]
+LAUNCHER_ONLY = {"skip-checks", "profile"}
+
+
+def add_options(parser: argparse.ArgumentParser, option_names: list[str]) -> None:
+    """Register every knob, plus the profile's hardware options (e.g. moe-activation)."""
+    for knob in KNOBS + [option_knob(name) for name in option_names]:
+        kwargs: dict[str, Any] = {"help": f"{knob.help} [env {knob.env}]", "default": None}
+        if knob.flag:
+            parser.add_argument(f"--{knob.option}", dest=knob.dest,
+                                action=argparse.BooleanOptionalAction, **kwargs)
+        else:
+            parser.add_argument(f"--{knob.option}", dest=knob.dest, metavar=knob.metavar, **kwargs)
+
+
+def option_knob(name: str) -> Knob:
+    return Knob(name, "hardware option of this profile (see --help's list)", metavar="CHOICE")
+
+
+def collect(ns: argparse.Namespace, environ: Mapping[str, str], option_names: list[str]) -> dict[str, Any]:
+    """Values by option name: the command line over GPTOSS_* over nothing."""
+    knobs = KNOBS + [option_knob(name) for name in option_names]
+    known = {k.env for k in knobs}
+    for var in environ:
+        if var.startswith(PREFIX) and var not in known and var != "GPTOSS_CONFIG_DIR":
+            raise BadInput(f"{var}: unknown variable; allowed: {', '.join(sorted(known | {'GPTOSS_CONFIG_DIR'}))}")
+    values: dict[str, Any] = {}
+    for knob in knobs:
+        given = getattr(ns, knob.dest, None)
+        source = f"--{knob.option}"
+        if given is None and knob.env in environ:
+            given, source = environ[knob.env], knob.env
+        if given is None:
+            continue
+        if isinstance(given, bool):
+            values[knob.option] = given
+            continue
+        try:
+            values[knob.option] = knob.parse(given)
+        except ValueError as exc:
+            raise BadInput(f"{source}={given!r}: must be {exc}") from None
+    return values

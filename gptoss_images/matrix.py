@@ -1,0 +1,32 @@
+"""Every command the launcher can emit: profile x model x scenario x TP x tools."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Iterator
+
+from gptoss_images import profiles
+from gptoss_images.launcher import plan as planner
+from gptoss_images.schema import Profile
+
+TOOLS = [{}, {"function-calling": True}, {"tool-server": "demo"},
+         {"function-calling": True, "tool-server": "127.0.0.1:8001,127.0.0.1:8002"},
+         {"structured-output": True}]
+
+
+def plans(profile: Profile) -> Iterator[tuple[str, planner.Plan]]:
+    data = profiles.to_dict(profile)
+    environ = {"GPTOSS_CONFIG_DIR": "/nonexistent"}
+    for model, spec in profile.models.items():
+        for scenario, tp, tools in itertools.product(profile.serve.scenarios, [None, *spec.tp], TOOLS):
+            values = {"model": model, "scenario": scenario, **tools}
+            if tp is not None:
+                values["tensor-parallel-size"] = tp
+            key = f"{profile.name} {model} {scenario} tp={tp or 'auto'} {sorted(tools)}"
+            yield key, planner.build(data, values, [], environ)
+
+
+def commands(selected: list[Profile]) -> list[dict]:
+    """The checker's input: each plan's argv and config file text."""
+    return [{"id": key, "argv": plan.argv, "config": plan.config_yaml() if plan.config else None}
+            for profile in selected for key, plan in plans(profile)]

@@ -1,0 +1,53 @@
+"""Virtual environments holding a given vLLM release, for checks with its real code."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from gptoss_images.errors import UserError
+
+REPO = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("GPTOSS_CACHE", REPO / ".cache"))
+
+
+def ensure(version: str, index_url: str | None = None) -> Path:
+    """The Python of a venv with vllm==`version`, created with uv if missing (~1 min, 9 GB)."""
+    venv = CACHE / f"vllm-{version}"
+    python = venv / "bin" / "python"
+    if (venv / ".complete").is_file():
+        return python
+    uv = shutil.which("uv") or UserError("uv not found: pip install uv")
+    if isinstance(uv, UserError):
+        raise uv
+    print(f"installing vllm=={version} into {venv} (once; about a minute)", file=sys.stderr)
+    subprocess.run([uv, "venv", "-q", "--clear", "-p", sys.executable, str(venv)], check=True)
+    command = [uv, "pip", "install", "-q", "--python", str(python), f"vllm=={version}"]
+    if index_url:
+        command += ["--index-url", index_url]
+    if subprocess.run(command).returncode != 0:
+        raise UserError(f"vllm=={version}: installation failed (see uv's output above)")
+    (venv / ".complete").write_text(version + "\n")
+    return python
+
+
+def check_commands(python: Path, commands: list[dict]) -> list[dict]:
+    """Run gptoss_images.vllm_check under `python` (a vLLM venv) on `commands`."""
+    result = subprocess.run([str(python), "-m", "gptoss_images.vllm_check"], cwd=REPO,
+                            input=json.dumps({"commands": commands}), capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = "\n".join(result.stderr.splitlines()[-5:])
+        raise RuntimeError(f"vllm_check failed:\n{tail}")
+    return json.loads(result.stdout)
+
+
+def envs_py(python: Path) -> Path:
+    """The installed vllm/envs.py of a venv."""
+    out = subprocess.run([str(python), "-c", "import importlib.util as u; "
+                          "print(u.find_spec('vllm').submodule_search_locations[0])"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    return Path(out) / "envs.py"
