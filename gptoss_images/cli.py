@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 import yaml
 
 from gptoss_images import profiles, render
 from gptoss_images.errors import UserError
+from gptoss_images.schema import Profile
 
 EXAMPLES = """\
 examples:
@@ -27,8 +29,8 @@ gpt-oss). Run `python build.py COMMAND --help` for a command's options.
 
 def cmd_list(args: argparse.Namespace) -> int:
     rows = [("PROFILE", "FAMILY", "GPU", "BASE IMAGE", "VLLM")]
-    for name, p in profiles.load().items():
-        vllm = p.stack.vllm if p.stack.source == "pypi" else f"{p.stack.vllm} (base image's build)"
+    for name, p in profiles.load(args.profiles_dir).items():
+        vllm = p.stack.vllm if p.stack.source == "pypi" else f"base image's (flags: {p.stack.vllm})"
         rows.append((name, p.family, f"{p.gpu.model} {p.gpu.memory_gib}GB ({p.gpu.arch})",
                      p.base_image, vllm))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -38,23 +40,23 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    profile = profiles.get(args.profile)
+    profile = profiles.get(args.profile, args.profiles_dir)
     print(yaml.safe_dump(profiles.to_dict(profile), sort_keys=False, width=100), end="")
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    loaded = profiles.load()
+    loaded = profiles.load(args.profiles_dir)
     print(f"{len(loaded)} profiles valid: {', '.join(loaded)}")
     return 0
 
 
 def cmd_render(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    selected = _select(args.profiles)
+    selected = _select(args.profiles, args.profiles_dir)
     rendered = {p.name: render.render(p) for p in selected}  # all in memory before any write
     if args.check:
-        problems = [line for name, files in rendered.items() for line in render.stale(name, files)]
+        problems = [line for name, files in rendered.items() for line in render.stale(name, files, args.out)]
         for line in problems:
             print(line, file=sys.stderr)
         if problems:
@@ -63,7 +65,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             return 1
         print(f"docker/ is up to date for {len(rendered)} profiles")
         return 0
-    changed = [line for name, files in rendered.items() for line in render.write(name, files)]
+    changed = [line for name, files in rendered.items() for line in render.write(name, files, args.out)]
     for line in changed:
         print(f"wrote {line}")
     print(f"rendered {len(rendered)} profiles, {len(changed)} files changed "
@@ -71,8 +73,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def _select(names: list[str]) -> list:
-    loaded = profiles.load()
+def _select(names: list[str], directory: Path) -> list[Profile]:
+    loaded = profiles.load(directory)
     unknown = [n for n in names if n not in loaded]
     if unknown:
         raise UserError(f"unknown profile {', '.join(map(repr, unknown))}; allowed: {', '.join(loaded)}")
@@ -83,6 +85,8 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="build.py", description="Build vLLM images for gpt-oss, tuned per accelerator.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--profiles-dir", type=Path, default=profiles.PROFILES_DIR, metavar="DIR",
+                     help="where the profile YAML files are (default: profiles/)")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
@@ -98,6 +102,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("profiles", nargs="*", metavar="PROFILE", help="default: every profile")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 and name every stale or missing file")
+    p.add_argument("--out", type=Path, default=render.DOCKER_DIR, metavar="DIR",
+                   help="where the build contexts go (default: docker/)")
     return top
 
 

@@ -19,7 +19,7 @@ import yaml
 
 from gptoss_images import vllm_api
 from gptoss_images.errors import Problem, UserError
-from gptoss_images.schema import Profile, check
+from gptoss_images.schema import MISSING, Profile, check
 
 REPO = Path(__file__).resolve().parent.parent
 PROFILES_DIR = REPO / "profiles"
@@ -43,14 +43,15 @@ class Source:
 def load(directory: Path = PROFILES_DIR) -> dict[str, Profile]:
     """All concrete profiles of `directory`, by name, in name order."""
     sources, problems = _read_sources(directory)
+    broken = {p.file for p in problems}
     profiles: dict[str, Profile] = {}
     for name, source in sources.items():
         if source.abstract:
             continue
         chain, chain_problems = _chain(name, sources)
         problems += chain_problems
-        if chain_problems:
-            continue
+        if chain_problems or any(s.file in broken for s in chain):
+            continue  # already reported: a file of the chain is broken
         origin: dict[str, str] = {}
         merged = _merge_all(chain, origin)
         found: list[Problem] = []
@@ -58,7 +59,8 @@ def load(directory: Path = PROFILES_DIR) -> dict[str, Profile]:
         if profile is not None:
             profile = dataclasses.replace(profile, name=name, chain=tuple(s.file for s in chain))
             found += _semantic_problems(profile)
-        problems += [dataclasses.replace(p, file=_blame(p, origin, source.file)) for p in found]
+        problems += [dataclasses.replace(p, file=source.file if p.message == MISSING
+                                         else _blame(p, origin, source.file)) for p in found]
         if profile is not None and not found:
             profiles[name] = profile
     if problems:
@@ -157,8 +159,8 @@ def _merge(base: dict, over: dict, origin: dict[str, str], file: str, path: str)
 
 
 def _blame(problem: Problem, origin: dict[str, str], leaf: str) -> str:
-    """The file that set the key a problem is about (the leaf for missing keys)."""
-    path = problem.path
+    """The file that set the key a problem is about."""
+    path = problem.path.split("[", 1)[0]
     while path:
         if path in origin:
             return origin[path]

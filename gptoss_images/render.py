@@ -38,6 +38,7 @@ _env.filters["env_block"] = lambda env: " \\\n    ".join(
 def render(profile: Profile) -> dict[str, bytes]:
     """Every file of the profile's build context, by path relative to it."""
     regen = f"python build.py render {profile.name}"
+    shared = "python build.py render"  # copies are the same in every context: shared layers
     files = {
         "Dockerfile": _env.get_template(f"{profile.family}.Dockerfile.j2").render(
             p=profile, profile_hash=profiles.content_hash(profile)),
@@ -55,7 +56,7 @@ def render(profile: Profile) -> dict[str, bytes]:
     }
     copies.update({f"gptoss_images/launcher/{f.name}": f for f in sorted(LAUNCHER.glob("*.py"))})
     for dest, src in copies.items():
-        files[dest] = _with_header(src.read_text(), src.relative_to(REPO).as_posix(), regen)
+        files[dest] = _with_header(src.read_text(), src.relative_to(REPO).as_posix(), shared)
     return {path: text.encode() for path, text in sorted(files.items())}
 
 

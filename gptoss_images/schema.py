@@ -25,6 +25,7 @@ ReadBy = Annotated[
 ArgValue = Union[str, int, float, bool, list, dict]
 """A vLLM flag's value: scalars, or JSON for flags such as compilation-config."""
 
+MISSING = "missing required key"
 SCENARIOS: tuple[str, ...] = typing.get_args(typing.get_args(ScenarioName)[0])
 TP_SIZES: tuple[int, ...] = typing.get_args(typing.get_args(TensorParallel)[0])
 
@@ -161,7 +162,7 @@ def check(tp: Any, value: Any, path: str, partial: bool, problems: list[Problem]
         for name, f in fields.items():
             required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             if required and name not in value and not partial:
-                problems.append(Problem(path=_join(path, name), message="missing required key"))
+                problems.append(Problem(path=_join(path, name), message=MISSING))
                 ok = False
         if partial or not ok:
             return out if ok else None
@@ -170,7 +171,7 @@ def check(tp: Any, value: Any, path: str, partial: bool, problems: list[Problem]
         if value in args and type(value) is type(args[0]):
             return value
         allowed = ", ".join(str(a) for a in args)
-        return bad(f"unknown {label or 'value'} {_show(value)}; allowed: {allowed}")
+        return bad(f"unknown {label or 'value'} {value!r}; allowed: {allowed}")
     if origin is dict:
         if not isinstance(value, dict):
             return bad(f"must be a mapping; got {_show(value)}")

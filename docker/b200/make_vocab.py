@@ -1,4 +1,4 @@
-# GENERATED FILE: do not edit. Copied from templates/files/make_vocab.py. Regenerate: python build.py render b200
+# GENERATED FILE: do not edit. Copied from templates/files/make_vocab.py. Regenerate: python build.py render
 """Write openai-harmony's o200k_base.tiktoken from the quicktok-v1 wheel, SHA-256 checked.
 
 usage: make_vocab.py WHEEL OUT_DIR SHA256

@@ -1,5 +1,5 @@
 #!/bin/sh
-# GENERATED FILE: do not edit. Copied from templates/files/with-ca.sh. Regenerate: python build.py render mi355x
+# GENERATED FILE: do not edit. Copied from templates/files/with-ca.sh. Regenerate: python build.py render
 # Runs a build command trusting the system CAs plus build-certs/extra-ca.pem, if given.
 set -eu
 extra=/opt/build/certs/extra-ca.pem

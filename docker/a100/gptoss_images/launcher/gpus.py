@@ -1,4 +1,4 @@
-# GENERATED FILE: do not edit. Copied from gptoss_images/launcher/gpus.py. Regenerate: python build.py render a100
+# GENERATED FILE: do not edit. Copied from gptoss_images/launcher/gpus.py. Regenerate: python build.py render
 """What GPUs a machine has, read from nvidia-smi, amd-smi, rocm-smi or the KFD topology.
 
 The parsers are pure functions of the tools' text, so that tests feed them

@@ -1,4 +1,4 @@
-# GENERATED FILE: do not edit. Copied from gptoss_images/launcher/main.py. Regenerate: python build.py render mi300x
+# GENERATED FILE: do not edit. Copied from gptoss_images/launcher/main.py. Regenerate: python build.py render
 """gptoss-serve: the image's entrypoint. Standard library only, so it starts fast.
 
 It reads the baked profile, takes the user's options and GPTOSS_* variables,

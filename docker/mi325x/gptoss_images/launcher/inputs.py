@@ -1,4 +1,4 @@
-# GENERATED FILE: do not edit. Copied from gptoss_images/launcher/inputs.py. Regenerate: python build.py render mi325x
+# GENERATED FILE: do not edit. Copied from gptoss_images/launcher/inputs.py. Regenerate: python build.py render
 """The launcher's knobs: each one a command-line option and a GPTOSS_* variable.
 
 The option wins over the variable, the variable over the profile. Values are

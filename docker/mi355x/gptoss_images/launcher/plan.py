@@ -1,4 +1,4 @@
-# GENERATED FILE: do not edit. Copied from gptoss_images/launcher/plan.py. Regenerate: python build.py render mi355x
+# GENERATED FILE: do not edit. Copied from gptoss_images/launcher/plan.py. Regenerate: python build.py render
 """From profile and inputs to the exact `vllm serve`: the order of precedence is
 profile config -> scenario -> model/TP rules -> the user's options -> the user's
 extra flags. A later layer replaces a flag instead of repeating it.

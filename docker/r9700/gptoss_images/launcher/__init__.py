@@ -1,2 +1,2 @@
-# GENERATED FILE: do not edit. Copied from gptoss_images/launcher/__init__.py. Regenerate: python build.py render r9700
+# GENERATED FILE: do not edit. Copied from gptoss_images/launcher/__init__.py. Regenerate: python build.py render
 

@@ -1,4 +1,4 @@
-# GENERATED FILE: do not edit. Copied from gptoss_images/launcher/checks.py. Regenerate: python build.py render r9700
+# GENERATED FILE: do not edit. Copied from gptoss_images/launcher/checks.py. Regenerate: python build.py render
 """Machine checks before serving: right GPUs, enough of them, memory, driver,
 shared memory, the model's files and harmony's vocabulary.
 """

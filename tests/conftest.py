@@ -1,0 +1,35 @@
+"""Shared fixtures: the repository, the CLI as a user runs it, the pinned vLLM."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gptoss_images import profiles, vllm_env
+
+REPO = Path(__file__).resolve().parent.parent
+PINNED_VLLM = "0.10.2"
+
+
+def run_build(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """`python build.py ARGS` in a subprocess, as a user types it."""
+    return subprocess.run([sys.executable, str(REPO / "build.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture
+def profiles_dir(tmp_path: Path) -> Path:
+    """A scratch copy of profiles/ to break."""
+    target = tmp_path / "profiles"
+    shutil.copytree(profiles.PROFILES_DIR, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def vllm_python() -> Path:
+    """Python of a venv with the pinned vLLM, installed on first use (never skipped)."""
+    return vllm_env.ensure(PINNED_VLLM)

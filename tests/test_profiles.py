@@ -1,0 +1,138 @@
+"""Profiles: inheritance, the resolved settings, and one precise line per bad input."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from gptoss_images import profiles
+from tests.conftest import REPO, run_build
+
+ALL = ["a100", "b200", "h100", "h200", "mi300x", "mi325x", "mi355x", "r9700"]
+
+
+def test_every_accelerator_has_a_profile_inheriting_its_family():
+    loaded = profiles.load()
+    assert list(loaded) == ALL
+    for name, p in loaded.items():
+        assert p.chain[0] == f"profiles/{name}.yaml"
+        assert p.chain[1:] == (f"profiles/{p.family}.yaml", "profiles/gpt-oss.yaml")
+
+
+def test_family_settings_come_from_the_recipe():
+    p = profiles.load()
+    assert p["h100"].base_image.startswith("nvidia/cuda:12.8")
+    assert p["h100"].serve.config == {"async-scheduling": True, "no-enable-prefix-caching": True,
+                                      "cuda-graph-sizes": 2048, "max-num-batched-tokens": 8192,
+                                      "max-model-len": 10240}
+    assert "compilation-config" not in p["h200"].serve.config  # Blackwell only
+    assert p["b200"].serve.config["compilation-config"]["cudagraph_mode"] == "FULL_AND_PIECEWISE"
+    assert p["b200"].stack.packages == ["flashinfer-python==0.3.0"]
+    assert p["b200"].options["moe-activation"].default == "bf16"
+    assert p["mi300x"].base_image == "rocm/vllm-dev:open-mi300-08052025"
+    assert p["mi355x"].base_image == "rocm/vllm-dev:open-mi355-08052025"
+    assert p["r9700"].base_image == "rocm/vllm-dev:open-r9700-08052025"
+    assert p["mi355x"].serve.config["block-size"] == 64
+    assert p["mi300x"].env["VLLM_ROCM_USE_AITER_MHA"].value == "0"
+    rules = {r.tp: r.args for r in p["h100"].models["openai/gpt-oss-120b"].rules}
+    assert rules[1] == {"gpu-memory-utilization": 0.95, "max-num-batched-tokens": 1024}
+    assert rules[2]["gpu-memory-utilization"] < 0.95
+    assert p["r9700"].models["openai/gpt-oss-120b"].tp == [4, 8]
+
+
+def test_cli_list_show_validate():
+    listing = run_build("list")
+    assert listing.returncode == 0
+    assert "h100" in listing.stdout and "rocm/vllm-dev:open-mi355-08052025" in listing.stdout
+    shown = run_build("show", "b200")
+    assert "flashinfer-python==0.3.0" in shown.stdout and "chain:" in shown.stdout
+    assert run_build("validate").stdout.startswith("8 profiles valid")
+
+
+BAD = [
+    ("h100.yaml", "gpu: [unclosed\n", "profiles/h100.yaml: malformed YAML: line 2"),
+    ("h100.yaml", "extends: cuda\ncolour: red\n", "profiles/h100.yaml: colour: unknown key; allowed:"),
+    ("h100.yaml", "extends: cuda\ngpu: {memory_gib: lots}\n",
+     "profiles/h100.yaml: gpu.memory_gib: must be int; got str 'lots'"),
+    ("h100.yaml", "extends: cudaa\n", "profiles/h100.yaml: extends: unknown parent 'cudaa'; allowed: cuda, gpt-oss, rocm"),
+    ("h100.yaml", "extends: cuda\ngpu: {model: H100, match: [H100], memory_gib: 80}\n",
+     "profiles/h100.yaml: gpu.arch: missing required key"),
+    ("h100.yaml", "extends: cuda\nserve: {scenarios: {fast: {description: x}}}\n",
+     "profiles/h100.yaml: serve.scenarios.fast: unknown scenario 'fast'; allowed: default, max-throughput, min-latency, balanced"),
+    ("h100.yaml", "extends: cuda\nmodels: {openai/gpt-oss-20b: {tp: [1, 3]}}\n",
+     "profiles/h100.yaml: models.openai/gpt-oss-20b.tp[1]: unknown tensor-parallel size 3; allowed: 1, 2, 4, 8"),
+    ("b200.yaml", None, None),  # replaced below: the recipe's quick-start variable
+    ("cuda.yaml", "abstract: true\nextends: a100\n", "inheritance cycle"),
+]
+
+
+def _write_bad(directory: Path, file: str, text: str) -> None:
+    target = directory / file
+    if file == "h100.yaml" and "gpu" not in text and "extends: cuda" in text:
+        text += "gpu: {model: H100, match: [H100], arch: '9.0', memory_gib: 80}\n"
+    target.write_text(text)
+
+
+@pytest.mark.parametrize("file,text,expected", [b for b in BAD if b[1] is not None])
+def test_bad_profile_gives_one_precise_line(profiles_dir, file, text, expected):
+    _write_bad(profiles_dir, file, text)
+    docker_before = _tree_hash(REPO / "docker")
+    result = run_build("--profiles-dir", str(profiles_dir), "render")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert any(expected.replace("profiles/", f"{profiles_dir}/") in line
+               or expected in line for line in lines), result.stderr
+    assert all(line.startswith("error: ") for line in lines)
+    assert _tree_hash(REPO / "docker") == docker_before
+
+
+def test_recipe_b200_quickstart_variable_is_flagged(profiles_dir):
+    text = (profiles_dir / "b200.yaml").read_text()
+    text = text.replace("VLLM_USE_FLASHINFER_MOE_MXFP4_BF16:", "VLLM_USE_FLASHINFER_MXFP4_BF16_MOE:")
+    text = text.replace("VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8:", "VLLM_USE_FLASHINFER_MXFP4_MOE:")
+    (profiles_dir / "b200.yaml").write_text(text)
+    result = run_build("--profiles-dir", str(profiles_dir), "validate")
+    assert result.returncode == 2
+    assert "options.moe-activation.choices.bf16.env.VLLM_USE_FLASHINFER_MXFP4_BF16_MOE: unknown " \
+           "environment variable: not in vLLM 0.10.2's vllm/envs.py; did you mean " \
+           "VLLM_USE_FLASHINFER_MOE_MXFP4_BF16?" in result.stderr
+    assert "VLLM_USE_FLASHINFER_MXFP4_MOE: unknown environment variable" in result.stderr
+
+
+def test_all_problems_of_a_run_are_reported_at_once(profiles_dir):
+    (profiles_dir / "a100.yaml").write_text("extends: cuda\ncolour: red\n")
+    (profiles_dir / "h200.yaml").write_text(
+        (profiles_dir / "h200.yaml").read_text() + "env: {VLLM_NOT_A_VARIABLE: '1'}\n")
+    (profiles_dir / "mi300x.yaml").write_text("extends: rocm\n")
+    result = run_build("--profiles-dir", str(profiles_dir), "validate")
+    assert result.returncode == 2
+    assert "a100.yaml: colour: unknown key" in result.stderr
+    assert "h200.yaml: env.VLLM_NOT_A_VARIABLE: unknown environment variable" in result.stderr
+    assert "mi300x.yaml: gpu.arch: missing required key" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_child_can_remove_an_inherited_key(profiles_dir):
+    (profiles_dir / "h200.yaml").write_text(
+        (profiles_dir / "h200.yaml").read_text() + "serve: {config: {cuda-graph-sizes: null}}\n")
+    p = profiles.load(profiles_dir)["h200"]
+    assert "cuda-graph-sizes" not in p.serve.config and "async-scheduling" in p.serve.config
+
+
+def test_content_hash_follows_settings(profiles_dir):
+    before = profiles.content_hash(profiles.load(profiles_dir)["h100"])
+    assert before == profiles.content_hash(profiles.load(profiles_dir)["h100"])
+    (profiles_dir / "h100.yaml").write_text(
+        (profiles_dir / "h100.yaml").read_text() + "serve: {config: {max-model-len: 32768}}\n")
+    assert profiles.content_hash(profiles.load(profiles_dir)["h100"]) != before
+
+
+def _tree_hash(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            digest.update(str(path).encode() + path.read_bytes() + str(path.stat().st_mtime_ns).encode())
+    return digest.hexdigest()
