@@ -1,0 +1,287 @@
+"""The launcher: profile + user inputs -> the exact vllm serve, its environment, its checks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gptoss_images.launcher import checks, gpus
+from gptoss_images.launcher.main import main
+from tests.conftest import REPO
+
+FIXTURES = REPO / "tests" / "fixtures" / "gpus"
+HOPPER_YAML = {"async-scheduling": True, "no-enable-prefix-caching": True, "cuda-graph-sizes": 2048,
+               "max-num-batched-tokens": 8192, "max-model-len": 10240}
+BLACKWELL_COMPILATION = {"pass_config": {"enable_fi_allreduce_fusion": True, "enable_noop": True},
+                         "custom_ops": ["+rms_norm"], "cudagraph_mode": "FULL_AND_PIECEWISE"}
+
+
+
+
+def dry_run(capsys, profile: str, *args: str, env: dict | None = None, tmp_path: Path) -> dict:
+    environ = {"GPTOSS_PROFILE": str(REPO / "docker" / profile / "profile.json"),
+               "GPTOSS_CONFIG_DIR": str(tmp_path), **(env or {})}
+    assert main(["--dry-run", "--json", *args], environ) == 0
+    plan = json.loads(capsys.readouterr().out)
+    if "--config" in plan["argv"]:
+        written = yaml.safe_load(Path(plan["config_file"]).read_text())
+        plan["written"] = {k: json.loads(v) if k == "compilation-config" else v for k, v in written.items()}
+    return plan
+
+
+def test_h200_reproduces_the_recipes_hopper_launch(capsys, tmp_path):
+    plan = dry_run(capsys, "h200", "--scenario", "max-throughput", tmp_path=tmp_path)
+    assert plan["argv"] == ["vllm", "serve", "openai/gpt-oss-120b", "--config", plan["config_file"],
+                            "--tensor-parallel-size", "1", "--max-num-seqs", "512"]
+    assert plan["written"] == HOPPER_YAML
+
+
+def test_h100_reproduces_the_recipe_with_its_h100_memory_fixes(capsys, tmp_path):
+    plan = dry_run(capsys, "h100", "--scenario", "max-throughput", tmp_path=tmp_path)
+    assert plan["argv"][5:] == ["--tensor-parallel-size", "1", "--max-num-seqs", "512",
+                                "--gpu-memory-utilization", "0.95", "--max-num-batched-tokens", "1024"]
+    assert plan["written"] == {k: v for k, v in HOPPER_YAML.items() if k != "max-num-batched-tokens"}
+    tp2 = dry_run(capsys, "h100", tmp_path=tmp_path)
+    assert tp2["tensor_parallel_size"] == 2 and float(tp2["argv"][tp2["argv"].index("--gpu-memory-utilization") + 1]) < 0.95
+
+
+def test_b200_reproduces_the_recipes_blackwell_launch(capsys, tmp_path):
+    plan = dry_run(capsys, "b200", "--scenario", "max-throughput", "--moe-activation", "mxfp8",
+                   tmp_path=tmp_path)
+    assert plan["argv"] == ["vllm", "serve", "openai/gpt-oss-120b", "--config", plan["config_file"],
+                            "--tensor-parallel-size", "1", "--max-num-seqs", "512"]
+    assert plan["written"] == {**HOPPER_YAML, "compilation-config": BLACKWELL_COMPILATION}
+    assert plan["env"]["VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8"] == "1"
+    assert plan["env"]["VLLM_FLASHINFER_ALLREDUCE_FUSION_THRESHOLDS_MB"] == '{"2":32,"4":32,"8":8}'
+    assert "VLLM_USE_FLASHINFER_MOE_MXFP4_BF16" not in plan["env"]
+
+
+def test_b200_defaults_to_bf16_moe_and_unsets_the_other_choice(capsys, tmp_path):
+    plan = dry_run(capsys, "b200", tmp_path=tmp_path)
+    assert plan["env"]["VLLM_USE_FLASHINFER_MOE_MXFP4_BF16"] == "1"
+    assert "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8" not in plan["env"]
+    chosen = dry_run(capsys, "b200", env={"GPTOSS_MOE_ACTIVATION": "mxfp8",
+                                          "VLLM_USE_FLASHINFER_MOE_MXFP4_BF16": "1"}, tmp_path=tmp_path)
+    assert chosen["unset"] == ["VLLM_USE_FLASHINFER_MOE_MXFP4_BF16"]
+
+
+def test_rocm_profiles_carry_the_recipes_settings(capsys, tmp_path):
+    mi355 = dry_run(capsys, "mi355x", tmp_path=tmp_path)
+    assert mi355["written"]["block-size"] == 64
+    assert mi355["written"]["compilation-config"]["compile_sizes"][-1] == 8192
+    assert mi355["env"]["TRITON_HIP_PRESHUFFLE_SCALES"] == "1"
+    r9700 = dry_run(capsys, "r9700", tmp_path=tmp_path)
+    assert r9700["model"] == "openai/gpt-oss-20b"
+    big = dry_run(capsys, "r9700", "--model", "openai/gpt-oss-120b", "--scenario", "max-throughput",
+                  tmp_path=tmp_path)
+    assert big["tensor_parallel_size"] == 4  # the nearest TP the card allows
+
+
+def test_user_values_replace_profile_flags_instead_of_repeating_them(capsys, tmp_path):
+    plan = dry_run(capsys, "h200", "--max-num-seqs", "64", "--max-num-batched-tokens", "16384",
+                   "--enable-prefix-caching", env={"GPTOSS_MAX_MODEL_LEN": "32768",
+                                                   "GPTOSS_SCENARIO": "balanced"}, tmp_path=tmp_path)
+    argv = plan["argv"]
+    assert argv.count("--max-num-seqs") == 1 and argv[argv.index("--max-num-seqs") + 1] == "64"
+    assert argv[argv.index("--max-model-len") + 1] == "32768"
+    assert argv[-3:] == ["--max-num-batched-tokens", "16384", "--enable-prefix-caching"]
+    assert set(plan["written"]) == {"async-scheduling", "cuda-graph-sizes"}
+
+
+def test_function_calling_tool_server_and_structured_output(capsys, tmp_path):
+    plan = dry_run(capsys, "h100", "--function-calling", "--tool-server", "10.0.0.5:8001,10.0.0.6:8002",
+                   env={"GPTOSS_STRUCTURED_OUTPUT": "yes"}, tmp_path=tmp_path)
+    argv = " ".join(plan["argv"])
+    assert "--tool-call-parser openai --enable-auto-tool-choice" in argv
+    assert "--tool-server 10.0.0.5:8001,10.0.0.6:8002" in argv
+    assert "async-scheduling" not in plan["written"] and "async-scheduling" not in argv
+    assert "async scheduling is off" in plan["notes"][0]
+
+
+def test_api_key_goes_by_environment_and_is_hidden(capsys, tmp_path):
+    environ = {"GPTOSS_PROFILE": str(REPO / "docker/h100/profile.json"), "GPTOSS_CONFIG_DIR": str(tmp_path),
+               "GPTOSS_API_KEY": "s3cret"}
+    assert main(["--dry-run"], environ) == 0
+    out = capsys.readouterr().out
+    assert "s3cret" not in out and "VLLM_API_KEY=<hidden>" in out
+
+
+def test_dry_run_line_is_copy_pasteable_shell(capsys, tmp_path):
+    environ = {"GPTOSS_PROFILE": str(REPO / "docker/b200/profile.json"), "GPTOSS_CONFIG_DIR": str(tmp_path)}
+    assert main(["--dry-run", "--served-model-name", "my model"], environ) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("env TIKTOKEN_ENCODINGS_BASE=/opt/gptoss/tiktoken ")
+    assert "VLLM_FLASHINFER_ALLREDUCE_FUSION_THRESHOLDS_MB='{\"2\":32,\"4\":32,\"8\":8}'" in line
+    assert "--served-model-name 'my model'" in line
+
+
+@pytest.mark.parametrize("args,env,message", [
+    (["--scenario", "fast"], {}, "GPTOSS_SCENARIO/--scenario='fast': unknown scenario; allowed: default, "
+                                 "max-throughput, min-latency, balanced"),
+    ([], {"GPTOSS_TENSOR_PARALLEL_SIZE": "3"}, "tensor-parallel-size=3: openai/gpt-oss-120b on h100 allows 1, 2, 4, 8"),
+    ([], {"GPTOSS_PORT": "80a"}, "GPTOSS_PORT='80a': must be an integer from 1 to 65535"),
+    (["--model", "openai/gpt-oss-7b"], {}, "unknown model and no such folder; allowed: openai/gpt-oss-20b, "
+                                           "openai/gpt-oss-120b or a local model folder"),
+    ([], {"GPTOSS_STRUCTURED_OUTPUT": "1"}, None),
+    (["--async-scheduling"], {"GPTOSS_STRUCTURED_OUTPUT": "1"}, "cannot combine them"),
+    ([], {"GPTOSS_FUNCTION_CALLING": "maybe"}, "GPTOSS_FUNCTION_CALLING='maybe': must be 1/0, true/false"),
+    ([], {"GPTOSS_GPU_MEMORY_UTILIZATION": "95"}, "must be a number above 0 and at most 1"),
+    ([], {"GPTOSS_TOOL_SERVER": "browser"}, "must be 'demo' or HOST:PORT"),
+    ([], {"GPTOSS_SCENERIO": "balanced"}, "GPTOSS_SCENERIO: unknown variable; allowed: GPTOSS_API_KEY"),
+    ([], {"GPTOSS_SKIP_CHECKS": "gpus"}, "unknown check gpus; allowed: all, gpu, arch"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, env, message, tmp_path):
+    environ = {"GPTOSS_PROFILE": str(REPO / "docker/h100/profile.json"), "GPTOSS_CONFIG_DIR": str(tmp_path),
+               "PATH": "/usr/bin:/bin", **env}
+    result = subprocess.run([sys.executable, "-m", "gptoss_images.launcher", "--dry-run", *args],
+                            cwd=REPO, env=environ, capture_output=True, text=True)
+    if message is None:
+        assert result.returncode == 0
+        return
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gptoss-serve: error: ") and message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_moe_choice_on_b200(tmp_path):
+    environ = {"GPTOSS_PROFILE": str(REPO / "docker/b200/profile.json"), "GPTOSS_CONFIG_DIR": str(tmp_path),
+               "GPTOSS_MOE_ACTIVATION": "fp4"}
+    assert main(["--dry-run"], environ) == 2
+
+
+def test_launcher_imports_nothing_heavy():
+    code = ("import sys, runpy; sys.argv = ['gptoss-serve', '--dry-run', '--profile', "
+            f"'{REPO}/docker/b200/profile.json']\n"
+            "try:\n    runpy.run_module('gptoss_images.launcher', run_name='__main__')\n"
+            "except SystemExit: pass\n"
+            "heavy = [m for m in ('vllm', 'torch', 'yaml', 'jinja2', 'numpy') if m in sys.modules]\n"
+            "print('HEAVY', heavy)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True).stdout
+    assert "HEAVY []" in out
+
+
+class FakeMachine(checks.Machine):
+    def __init__(self, found: list[gpus.Gpu], shm: int = 64 * 2**30):
+        super().__init__(gpus=lambda vendor: (found, "fixture"), shm_bytes=lambda: shm)
+
+
+def _nvidia(name: str) -> list[gpus.Gpu]:
+    return gpus.parse_nvidia_smi((FIXTURES / name).read_text())
+
+
+def _serve(profile: str, machine: checks.Machine, tmp_path: Path, *args: str, env: dict | None = None):
+    calls = []
+    environ = {"GPTOSS_PROFILE": str(REPO / f"docker/{profile}/profile.json"),
+               "GPTOSS_CONFIG_DIR": str(tmp_path), "HF_HOME": str(tmp_path / "hf"),
+               "TIKTOKEN_ENCODINGS_BASE": str(tmp_path / "missing"), **(env or {})}
+    code = main(list(args), environ, execvpe=lambda *a: calls.append(a), machine=machine)
+    return code, calls
+
+
+def test_serving_on_the_wrong_gpu_stops_with_the_override(tmp_path, capsys):
+    code, calls = _serve("b200", FakeMachine(_nvidia("nvidia-smi-h100.csv")), tmp_path)
+    assert code == 3 and calls == []
+    err = capsys.readouterr().err
+    assert "FAIL  gpu     NVIDIA H100 80GB HBM3 is not a B200" in err
+    assert "GPTOSS_SKIP_CHECKS=gpu,arch,vocab" in err
+
+
+def test_serving_execs_vllm_with_the_plan(tmp_path, capsys):
+    code, calls = _serve("h100", FakeMachine(_nvidia("nvidia-smi-h100.csv")), tmp_path,
+                         "--model", "openai/gpt-oss-20b", env={"GPTOSS_SKIP_CHECKS": "vocab"})
+    assert code == 0
+    (file, argv, env), = calls
+    assert file == "vllm" and argv[:3] == ["vllm", "serve", "openai/gpt-oss-20b"]
+    assert env["CUDA_HOME"] == "/usr/local/cuda" and env["GPTOSS_SKIP_CHECKS"] == "vocab"
+    assert Path(argv[argv.index("--config") + 1]).is_file()
+
+
+def test_real_h100_output_passes_the_h100_checks(tmp_path):
+    plan_env = {"GPTOSS_MODEL": "openai/gpt-oss-20b", "GPTOSS_TENSOR_PARALLEL_SIZE": "1"}
+    code, calls = _serve("h100", FakeMachine(_nvidia("nvidia-smi-h100.csv")), tmp_path, "--check",
+                         env=plan_env)
+    assert code == 1 and calls == []  # only the vocabulary is missing here
+
+
+def test_check_lines(tmp_path, capsys):
+    machine = FakeMachine(_nvidia("nvidia-smi-h100.csv"), shm=64 * 2**20)
+    _serve("h100", machine, tmp_path, "--check", "--model", "openai/gpt-oss-20b")
+    out = capsys.readouterr().out
+    assert "PASS  gpu     1 x NVIDIA H100 80GB HBM3 (fixture) is a H100" in out
+    assert "PASS  arch    compute capability 9.0" in out
+    assert "PASS  driver  driver 580.159.04" in out
+    assert "FAIL  shm     /dev/shm is 64 MiB: start the container with --ipc=host" not in out  # TP 1: a warning
+    assert "WARN  shm     /dev/shm is 64 MiB" in out
+    assert "WARN  model   openai/gpt-oss-20b is not in" in out
+    assert "FAIL  vocab" in out
+
+
+def test_checks_fail_on_too_few_gpus_old_driver_and_offline_without_weights(tmp_path, capsys):
+    _serve("h100", FakeMachine(_nvidia("nvidia-smi-h100-old-driver.csv")), tmp_path, "--check",
+           env={"HF_HUB_OFFLINE": "1"})
+    out = capsys.readouterr().out
+    assert "FAIL  count   1 GPUs, tensor-parallel size 2 needs 2" in out
+    assert "FAIL  driver  driver 550.54.15 is older than 570.26" in out
+    assert "FAIL  model   HF_HUB_OFFLINE is set and openai/gpt-oss-120b is not in" in out
+
+
+def test_model_in_cache_and_vocab_present(tmp_path, capsys):
+    snapshot = tmp_path / "hf/hub/models--openai--gpt-oss-20b/snapshots/abc"
+    snapshot.mkdir(parents=True)
+    _serve("a100", FakeMachine(_nvidia("nvidia-smi-a100.csv")), tmp_path, "--check",
+           "--model", "openai/gpt-oss-20b", "--tensor-parallel-size", "4")
+    out = capsys.readouterr().out
+    assert "PASS  gpu     4 x NVIDIA A100-SXM4-80GB (fixture) is a A100" in out
+    assert "PASS  count   4 GPUs for tensor-parallel size 4" in out
+    assert "PASS  model   openai/gpt-oss-20b is in the cache" in out
+
+
+def test_a100_on_an_h100_profile_fails(tmp_path, capsys):
+    _serve("h100", FakeMachine(_nvidia("nvidia-smi-a100.csv")), tmp_path, "--check")
+    out = capsys.readouterr().out
+    assert "FAIL  gpu     NVIDIA A100-SXM4-80GB is not a H100" in out
+    assert "FAIL  arch    compute capability 8.0, profile h100 is built for 9.0" in out
+
+
+def test_parsers_read_the_recorded_and_documented_formats():
+    h100 = _nvidia("nvidia-smi-h100.csv")
+    assert h100 == [gpus.Gpu("nvidia", "NVIDIA H100 80GB HBM3", "9.0", 81559, "580.159.04")]
+    assert len(_nvidia("nvidia-smi-b200.csv")) == 8 and _nvidia("nvidia-smi-b200.csv")[0].arch == "10.0"
+    mi300 = gpus.parse_amd_smi((FIXTURES / "amd-smi-mi300x.json").read_text())
+    assert [(g.name, g.arch, g.memory_mib) for g in mi300] == [("AMD Instinct MI300X", "gfx942", 196592)] * 2
+    mi355 = gpus.parse_amd_smi((FIXTURES / "amd-smi-mi355x-gpu_data.json").read_text())
+    assert mi355[0].arch == "gfx950"
+    r9700 = gpus.parse_rocm_smi((FIXTURES / "rocm-smi-r9700.json").read_text())
+    assert [(g.name, g.arch, g.memory_mib) for g in r9700] == [("AMD Radeon AI PRO R9700", "gfx1201", 32752)]
+    kfd = gpus.read_kfd(FIXTURES / "kfd-mi300x" / "nodes")
+    assert kfd == [gpus.Gpu("amd", "gfx942", "gfx942", 196592)]
+    assert gpus.gfx_target(120001) == "gfx1201" and gpus.gfx_target(90500) == "gfx950"
+
+
+def test_amd_checks_with_kfd_and_amd_smi(tmp_path, capsys):
+    kfd = gpus.read_kfd(FIXTURES / "kfd-mi300x" / "nodes")
+    _serve("mi300x", FakeMachine(kfd), tmp_path, "--check")
+    out = capsys.readouterr().out
+    assert "WARN  gpu     gfx942 (fixture) gives no model name" in out
+    assert "PASS  arch    gfx target gfx942" in out
+    named = gpus.parse_amd_smi((FIXTURES / "amd-smi-mi300x.json").read_text())
+    _serve("mi355x", FakeMachine(named), tmp_path, "--check")
+    out = capsys.readouterr().out
+    assert "FAIL  gpu     AMD Instinct MI300X is not a MI355X" in out
+    assert "FAIL  arch    gfx target gfx942, profile mi355x is built for gfx950" in out
+
+
+def test_help_teaches_every_knob(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"], {"GPTOSS_PROFILE": str(REPO / "docker/b200/profile.json")})
+    out = capsys.readouterr().out
+    for text in ["GPTOSS_MODEL", "GPTOSS_TENSOR_PARALLEL_SIZE", "GPTOSS_SCENARIO", "GPTOSS_TOOL_SERVER",
+                 "GPTOSS_STRUCTURED_OUTPUT", "GPTOSS_MOE_ACTIVATION", "--dry-run", "--check", "examples:",
+                 "max-throughput: best throughput per GPU"]:
+        assert text in out

@@ -1,0 +1,48 @@
+"""The pinned vLLM's own code is the judge: its serve parser and its envs.py.
+
+The pinned vLLM is installed into .cache/ on first use (about a minute); these
+tests never skip.
+"""
+
+from __future__ import annotations
+
+from gptoss_images import matrix, profiles, vllm_api, vllm_env
+from tests.conftest import PINNED_VLLM
+
+RECIPE_TYPOS = ["VLLM_USE_FLASHINFER_MXFP4_BF16_MOE", "VLLM_USE_FLASHINFER_MXFP4_MOE"]
+
+
+def test_every_launcher_command_is_accepted_by_vllms_own_parser(vllm_python):
+    loaded = list(profiles.load().values())
+    commands = matrix.commands(loaded)
+    assert len(commands) > 1000
+    assert {c["argv"][2] for c in commands} == {"openai/gpt-oss-20b", "openai/gpt-oss-120b"}
+    wrong = {"id": "wrong flag", "config": None,
+             "argv": ["vllm", "serve", "openai/gpt-oss-20b", "--async-scheduling", "--tensor-paralel-size", "2"]}
+    wrong_value = {"id": "wrong value", "config": None,
+                   "argv": ["vllm", "serve", "openai/gpt-oss-20b", "--max-num-seqs", "many"]}
+    results = {r["id"]: r for r in vllm_env.check_commands(vllm_python, commands + [wrong, wrong_value])}
+    rejected = [f"{key}: {r['error']}" for key, r in results.items() if not r["ok"]
+                and key not in ("wrong flag", "wrong value")]
+    assert rejected == []
+    assert not results["wrong flag"]["ok"] and "--tensor-paralel-size" in results["wrong flag"]["error"]
+    assert not results["wrong value"]["ok"]
+
+
+def test_recorded_env_names_match_the_pinned_wheel(vllm_python):
+    real = vllm_api.env_names_from_source(vllm_env.envs_py(vllm_python).read_text())
+    assert vllm_api.env_names(PINNED_VLLM) == real
+
+
+def test_every_profile_variable_is_read_by_someone(vllm_python):
+    real = vllm_api.env_names_from_source(vllm_env.envs_py(vllm_python).read_text())
+    for p in profiles.load().values():
+        envs = dict(p.env)
+        for option in p.options.values():
+            for choice in option.choices.values():
+                envs.update(choice.env)
+        for name, var in envs.items():
+            assert var.read_by != "vllm" or name in real, f"{p.name}: {name}"
+    for typo in RECIPE_TYPOS:
+        assert typo not in real
+    assert {"VLLM_USE_FLASHINFER_MOE_MXFP4_BF16", "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8"} <= real
