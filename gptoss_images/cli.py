@@ -10,8 +10,10 @@ from typing import Callable
 
 import yaml
 
-from gptoss_images import profiles, render
+from gptoss_images import engine, pipeline, profiles, render, tags
+from gptoss_images.build import BuildInputs, Built
 from gptoss_images.errors import UserError
+from gptoss_images.pipeline import Outcome
 from gptoss_images.schema import Profile
 
 EXAMPLES = """\
@@ -21,6 +23,11 @@ examples:
   python build.py validate                 check every profile, report all problems
   python build.py render                   regenerate docker/<profile>/ for all
   python build.py render --check           exit 1 if docker/ is stale (CI does this)
+  python build.py build h100               build, smoke-test, then tag gptoss-images:gptoss-h100
+  python build.py build h100 --base-image mirror.local/nvidia/cuda:12.8.1-devel-ubuntu24.04 \\
+      --index-url https://pypi.mirror.local/simple --ca-bundle corp-ca.pem
+  python build.py push h100 --registry localhost:5000/gptoss
+  python build.py release h100 h200 --registry ghcr.io/acme/gptoss
 
 Profiles live in profiles/*.yaml; `extends` names the parent (cuda, rocm,
 gpt-oss). Run `python build.py COMMAND --help` for a command's options.
@@ -56,7 +63,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     selected = _select(args.profiles, args.profiles_dir)
     rendered = {p.name: render.render(p) for p in selected}  # all in memory before any write
     if args.check:
-        problems = [line for name, files in rendered.items() for line in render.stale(name, files, args.out)]
+        problems = [line for name, files in rendered.items() for line in render.stale(name, files, args.docker_dir)]
         for line in problems:
             print(line, file=sys.stderr)
         if problems:
@@ -65,11 +72,99 @@ def cmd_render(args: argparse.Namespace) -> int:
             return 1
         print(f"docker/ is up to date for {len(rendered)} profiles")
         return 0
-    changed = [line for name, files in rendered.items() for line in render.write(name, files, args.out)]
+    changed = [line for name, files in rendered.items() for line in render.write(name, files, args.docker_dir)]
     for line in changed:
         print(f"wrote {line}")
     print(f"rendered {len(rendered)} profiles, {len(changed)} files changed "
           f"in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def _inputs(args: argparse.Namespace) -> BuildInputs:
+    return BuildInputs(args.base_image, args.index_url, args.ca_bundle, args.no_cache)
+
+
+def _run_each(args: argparse.Namespace, step: Callable[[Profile], Outcome]) -> int:
+    """Run `step` for every selected profile; one failure does not stop the others."""
+    outcomes = []
+    for profile in _select(args.profiles, args.profiles_dir):
+        try:
+            outcomes.append(step(profile))
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            outcomes.append(Outcome(profile.name, False, error=str(exc)))
+    print(pipeline.table(outcomes))
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+def _fresh(profile: Profile, docker_dir: Path) -> None:
+    stale = render.stale(profile.name, render.render(profile), docker_dir)
+    if stale:
+        raise UserError(f"{docker_dir / profile.name} is out of date ({stale[0]}): "
+                        "run `python build.py render`")
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return _dry_run(args)
+    client = engine.connect()
+
+    def step(profile: Profile) -> Outcome:
+        _fresh(profile, args.docker_dir)
+        return Outcome(profile.name, True, pipeline.build_and_test(client, profile, _inputs(args),
+                                                                   args.repo, args.quiet, args.docker_dir))
+    return _run_each(args, step)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    client = engine.connect()
+    return _run_each(args, lambda p: Outcome(p.name, True, pipeline.test_existing(client, p, args.repo,
+                                                                                   args.quiet)))
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    tags.check_repository(args.registry)
+    client = engine.connect()
+
+    def step(profile: Profile) -> Outcome:
+        digests = pipeline.push_existing(client, profile, args.repo, args.registry, args.quiet)
+        image = pipeline.local_image(client, profile, args.repo)
+        return Outcome(profile.name, True, Built(profile.name, image.id, 0.0, image.attrs["Size"],
+                                                 list(digests)), digests=digests)
+    return _run_each(args, step)
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    """validate -> render --check -> build -> smoke test -> tag -> push."""
+    if args.registry:
+        tags.check_repository(args.registry)
+    if args.dry_run:
+        return _dry_run(args)
+    client = engine.connect()
+
+    def step(profile: Profile) -> Outcome:
+        _fresh(profile, args.docker_dir)
+        built = pipeline.build_and_test(client, profile, _inputs(args), args.repo, args.quiet,
+                                        args.docker_dir)
+        digests = {}
+        if args.registry:
+            digests = pipeline.push_existing(client, profile, args.repo, args.registry, args.quiet)
+            built.tags += list(digests)
+        return Outcome(profile.name, True, built, digests=digests)
+    return _run_each(args, step)
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    inputs = _inputs(args)
+    for profile in _select(args.profiles, args.profiles_dir):
+        release = pipeline.release_of(profile)
+        print(f"[{profile.name}] would build docker/{profile.name} "
+              f"(base {inputs.base_image or profile.base_image}, vLLM {profile.stack.vllm}"
+              f"{', CA bundle ' + str(inputs.ca_bundle) if inputs.ca_bundle else ''}"
+              f"{', index ' + inputs.index_url if inputs.index_url else ''}{', no cache' if inputs.no_cache else ''})")
+        print(f"[{profile.name}] would smoke-test it, then tag {', '.join(tags.all_tags(args.repo, release))}")
+        if getattr(args, "registry", None):
+            print(f"[{profile.name}] would push {', '.join(tags.all_tags(args.registry, release))}")
     return 0
 
 
@@ -87,6 +182,8 @@ def parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("--profiles-dir", type=Path, default=profiles.PROFILES_DIR, metavar="DIR",
                      help="where the profile YAML files are (default: profiles/)")
+    top.add_argument("--docker-dir", type=Path, default=render.DOCKER_DIR, metavar="DIR",
+                     help="where the rendered build contexts are (default: docker/)")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
@@ -102,14 +199,35 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("profiles", nargs="*", metavar="PROFILE", help="default: every profile")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 and name every stale or missing file")
-    p.add_argument("--out", type=Path, default=render.DOCKER_DIR, metavar="DIR",
-                   help="where the build contexts go (default: docker/)")
+    for name, func, text in [
+        ("build", cmd_build, "build images, smoke-test them, and only then tag them"),
+        ("test", cmd_test, "smoke-test the images tagged REPO:gptoss-<profile>"),
+        ("push", cmd_push, "push REPO:gptoss-<profile> to a registry: immutable tag, then floating"),
+        ("release", cmd_release, "validate, render --check, build, test, tag and push"),
+    ]:
+        p = add(name, func, text)
+        p.add_argument("profiles", nargs="+" if name != "release" else "*", metavar="PROFILE",
+                       help="profiles to work on" + (" (default: all)" if name == "release" else ""))
+        p.add_argument("--repo", default=pipeline.DEFAULT_REPO, type=tags.check_repository,
+                       help=f"local image repository (default {pipeline.DEFAULT_REPO})")
+        p.add_argument("--quiet", action="store_true", help="print only errors and the closing table")
+        if name in ("push", "release"):
+            p.add_argument("--registry", required=name == "push", metavar="HOST/REPO",
+                           help="where to push, e.g. localhost:5000/gptoss or ghcr.io/acme/gptoss")
+        if name in ("build", "release"):
+            p.add_argument("--base-image", metavar="IMAGE",
+                           help="replace the profile's base image (a private mirror, a test base)")
+            p.add_argument("--index-url", metavar="URL", help="Python package index for the build")
+            p.add_argument("--ca-bundle", type=Path, metavar="PEM",
+                           help="extra CA bundle for the build stages; absent from the final image")
+            p.add_argument("--no-cache", action="store_true", help="build every layer anew")
+            p.add_argument("--dry-run", action="store_true", help="print what would be built and tagged")
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
     try:
+        args = parser().parse_args(argv)
         return args.func(args)
     except UserError as exc:
         for problem in exc.problems:

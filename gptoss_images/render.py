@@ -53,6 +53,7 @@ def render(profile: Profile) -> dict[str, bytes]:
         "build-certs/with-ca.sh": TEMPLATES / "files" / "with-ca.sh",
         "build-certs/README": TEMPLATES / "files" / "build-certs-README",
         "gptoss_images/__init__.py": REPO / "gptoss_images" / "__init__.py",
+        "gptoss_images/vllm_check.py": REPO / "gptoss_images" / "vllm_check.py",
     }
     copies.update({f"gptoss_images/launcher/{f.name}": f for f in sorted(LAUNCHER.glob("*.py"))})
     for dest, src in copies.items():

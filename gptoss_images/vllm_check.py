@@ -3,6 +3,7 @@
 Run with the Python of an environment that has vLLM installed (no GPU needed):
 
     VENV/bin/python -m gptoss_images.vllm_check < commands.json > results.json
+    VENV/bin/python -m gptoss_images.vllm_check "$(cat commands.json)"
 
 Input: {"commands": [{"id": ..., "argv": ["vllm", "serve", ...], "config": YAML text or null}]}.
 A command's "--config" value is replaced by a file holding its "config" text.
@@ -61,7 +62,7 @@ def check(parser, command, argv: list[str], config: str | None) -> str | None:
 def main() -> int:
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # vLLM logs to stdout: keep it for the results alone
-    commands = json.load(sys.stdin)["commands"]
+    commands = json.loads(sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read())["commands"]
     parser, command = serve_parser()
     results = [{"id": c["id"], "ok": (e := check(parser, command, c["argv"], c.get("config"))) is None,
                 "error": e} for c in commands]

@@ -52,13 +52,17 @@ class Plan:
                            "config": self.config, "notes": self.notes}, indent=2)
 
     def config_yaml(self) -> str:
-        """vLLM's --config file; JSON scalars are YAML, JSON objects go in as strings."""
-        lines = []
-        for key, value in self.config.items():
-            if isinstance(value, dict):
-                value = json.dumps(value, separators=(",", ":"))
-            lines.append(f"{key}: {json.dumps(value)}")
-        return "\n".join(lines) + "\n"
+        return config_yaml(self.config)
+
+
+def config_yaml(config: dict[str, Any]) -> str:
+    """vLLM's --config file; JSON scalars are YAML, JSON objects go in as strings."""
+    lines = []
+    for key, value in config.items():
+        if isinstance(value, dict):
+            value = json.dumps(value, separators=(",", ":"))
+        lines.append(f"{key}: {json.dumps(value)}")
+    return "\n".join(lines) + "\n"
 
 
 def build(profile: dict[str, Any], values: dict[str, Any], extra: list[str],

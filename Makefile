@@ -1,0 +1,54 @@
+# gptoss-images: `make help` lists the targets.
+PYTHON ?= python3
+BUILD := $(PYTHON) build.py
+# The local stand-in base and the host's CA bundle (this machine's TLS needs it);
+# on a machine that reaches nvidia/cuda and rocm/vllm-dev, run `make image-h100 BASE_IMAGE=`.
+BASE_IMAGE ?= gptoss-test/debian:bookworm
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+BUILD_FLAGS = $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) $(if $(wildcard $(CA_BUNDLE)),--ca-bundle $(CA_BUNDLE))
+FAMILY ?= cuda
+PROFILES = $(shell $(BUILD) list | awk 'NR > 1 && $$2 == "$(FAMILY)" {print $$1}')
+
+.DEFAULT_GOAL := help
+.PHONY: help setup deps engine bases render check-render validate lint test demo images bench nightly
+
+help: ## list the targets
+	@grep -hE '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+deps: ## install the Python dependencies (pip install -e '.[dev]')
+	$(PYTHON) -m pip install -q -e '.[dev]'
+
+engine: ## install and start the Docker engine, registry and debootstrap (Debian)
+	scripts/start-docker.sh
+
+bases: engine ## make the local stand-in base image (debootstrap + docker import)
+	scripts/test-bases.sh
+
+setup: deps bases ## everything the images and tests need, on a fresh Debian machine
+
+render: ## regenerate docker/<profile>/ from profiles/ and templates/
+	$(BUILD) render
+
+check-render: ## fail if docker/ is out of date
+	$(BUILD) render --check
+
+validate: ## validate every profile
+	$(BUILD) validate
+
+lint: ## ruff, hadolint on every Dockerfile, render --check
+	$(PYTHON) -m ruff check gptoss_images tests build.py
+	hadolint docker/*/Dockerfile
+	$(BUILD) render --check
+
+test: setup ## the whole suite: real Docker builds, the pinned vLLM's parser, a real registry
+	$(PYTHON) -m pytest -v
+
+image-%: ## build and smoke-test one image, e.g. make image-b200
+	$(BUILD) build $* $(BUILD_FLAGS)
+
+images: ## build and smoke-test every image of FAMILY (default cuda)
+	$(BUILD) build $(PROFILES) $(BUILD_FLAGS)
+
+demo: setup render image-h100 ## build the h100 image here and run it: its command, then its machine check
+	docker run --rm gptoss-images:gptoss-h100 --dry-run --scenario max-throughput
+	-docker run --rm gptoss-images:gptoss-h100 --check

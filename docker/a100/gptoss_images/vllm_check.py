@@ -1,0 +1,76 @@
+# GENERATED FILE: do not edit. Copied from gptoss_images/vllm_check.py. Regenerate: python build.py render
+"""Feed `vllm serve` command lines to a real vLLM's own parser and validator.
+
+Run with the Python of an environment that has vLLM installed (no GPU needed):
+
+    VENV/bin/python -m gptoss_images.vllm_check < commands.json > results.json
+    VENV/bin/python -m gptoss_images.vllm_check "$(cat commands.json)"
+
+Input: {"commands": [{"id": ..., "argv": ["vllm", "serve", ...], "config": YAML text or null}]}.
+A command's "--config" value is replaced by a file holding its "config" text.
+Output: [{"id": ..., "ok": true|false, "error": "..."}], one per command, in one
+process: importing vLLM costs ~10 s, parsing a command a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import tempfile
+
+
+def serve_parser():
+    """vLLM's CLI parser with its `serve` subcommand, as the `vllm` binary builds it."""
+    import vllm.platforms as platforms
+    from vllm.platforms.cpu import CpuPlatform
+
+    platforms._current_platform = CpuPlatform()  # no GPU here: parse as on a CPU machine
+    import vllm.entrypoints.cli.serve as serve
+    from vllm.utils import FlexibleArgumentParser
+
+    parser = FlexibleArgumentParser(description="vLLM CLI")
+    subparsers = parser.add_subparsers(required=False, dest="subparser")
+    (command,) = serve.cmd_init()
+    command.subparser_init(subparsers)
+    return parser, command
+
+
+def check(parser, command, argv: list[str], config: str | None) -> str | None:
+    """None if vLLM accepts `argv`, else its error message."""
+    args = list(argv[1:])  # drop "vllm"
+    with tempfile.TemporaryDirectory() as tmp:
+        if config is not None and "--config" in args:
+            path = os.path.join(tmp, "config.yaml")
+            with open(path, "w") as handle:
+                handle.write(config)
+            args[args.index("--config") + 1] = path
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err):
+                parsed = parser.parse_args(args)
+                command.validate(parsed)
+        except SystemExit as exc:
+            lines = [line for line in err.getvalue().splitlines() if "error" in line]
+            return lines[-1] if lines else f"rejected with exit code {exc.code}"
+        except Exception as exc:  # vLLM's validators raise plain exceptions
+            return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def main() -> int:
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # vLLM logs to stdout: keep it for the results alone
+    commands = json.loads(sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read())["commands"]
+    parser, command = serve_parser()
+    results = [{"id": c["id"], "ok": (e := check(parser, command, c["argv"], c.get("config"))) is None,
+                "error": e} for c in commands]
+    json.dump(results, out)
+    out.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Push an image's tags, immutable first, and check the registry's digest of each."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import docker
+
+from gptoss_images import tags
+from gptoss_images.errors import UserError
+
+
+class PushFailed(UserError):
+    pass
+
+
+def push(client: docker.DockerClient, image_id: str, refs: list[str], quiet: bool = False) -> dict[str, str]:
+    """Push `refs` in order; each must land with the digest the engine computed.
+
+    The floating tag comes last: if anything before it fails, it is not moved.
+    """
+    digests: dict[str, str] = {}
+    image = client.images.get(image_id)
+    for ref in refs:
+        repo, tag = tags.split(ref)
+        image.tag(repo, tag)
+        started, digest, layers = time.monotonic(), None, {"pushed": 0, "exists": 0}
+        try:
+            for chunk in client.api.push(repo, tag, stream=True, decode=True):
+                if "error" in chunk:
+                    raise PushFailed(f"push of {ref} failed: {chunk['error'].strip()}")
+                status = chunk.get("status", "")
+                if status == "Pushed":
+                    layers["pushed"] += 1
+                elif status == "Layer already exists":
+                    layers["exists"] += 1
+                digest = (chunk.get("aux") or {}).get("Digest", digest)
+        except docker.errors.APIError as exc:
+            raise PushFailed(f"push of {ref} failed: {exc.explanation or exc}") from None
+        if digest is None:
+            raise PushFailed(f"push of {ref} ended without a digest")
+        remote = registry_digest(client, ref)
+        if remote != digest:
+            raise PushFailed(f"push of {ref}: the registry has {remote}, the engine pushed {digest}")
+        digests[ref] = digest
+        if not quiet:
+            print(f"pushed {ref} {digest} ({layers['pushed']} layers sent, {layers['exists']} already "
+                  f"there, {time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
+    return digests
+
+
+def registry_digest(client: docker.DockerClient, ref: str) -> str:
+    """The manifest digest the registry serves for `ref`, read back through the engine."""
+    try:
+        return client.images.get_registry_data(ref).id
+    except docker.errors.APIError as exc:
+        raise PushFailed(f"cannot read {ref} back from the registry: {exc.explanation or exc}") from None
