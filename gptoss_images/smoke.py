@@ -3,7 +3,7 @@
 Each check runs in a fresh container that is always removed:
   dry-run       the launcher prints a command for every model x scenario
   parser        the image's own vLLM parser accepts every one of them
-  version       `vllm --version` is the pinned release (CUDA: installed from PyPI)
+  version       the installed vLLM is the pinned release (CUDA: installed from PyPI)
   vocab         harmony loads its vocabulary with the network off
   env           the profile's hardware environment is in the image
   no-gpu        starting without a GPU ends with the launcher's message, no traceback
@@ -12,6 +12,7 @@ Each check runs in a fresh container that is always removed:
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from gptoss_images.errors import UserError
 from gptoss_images.launcher.plan import config_yaml
 from gptoss_images.schema import Profile
 
+VERSION = re.compile(r"^\d+\.\d+\S*$")
 HARMONY = ("from openai_harmony import HarmonyEncodingName, load_harmony_encoding; "
            "enc = load_harmony_encoding(HarmonyEncodingName.HARMONY_GPT_OSS); "
            "print(len(enc.encode('hello world')))")
@@ -72,10 +74,13 @@ def run(client: docker.DockerClient, image_id: str, profile: Profile, quiet: boo
         record(Check("parser", False, f"exit {code}: {out[-300:]}"), started)
 
     started = time.monotonic()
-    code, out = _run(client, image_id, ["--version"], entrypoint="vllm", stdout_only=True)
-    version = out.strip().splitlines()[-1] if out.strip() else ""
+    # `vllm --version` itself needs a GPU in 0.10.2 ("Failed to infer device type"): ask the
+    # installed distribution instead, which is what it prints.
+    code, out = _run(client, image_id, ["-c", "import importlib.metadata as m; print(m.version('vllm'))"],
+                     entrypoint="python3", stdout_only=True)
+    version = next((line for line in reversed(out.splitlines()) if VERSION.match(line)), "")
     pinned = profile.stack.source != "pypi" or version == profile.stack.vllm
-    record(Check("version", code == 0 and pinned, f"vllm --version: {version or out[-200:]}"
+    record(Check("version", code == 0 and pinned, f"vLLM {version or out[-200:]}"
                  + ("" if pinned else f", expected {profile.stack.vllm}")), started)
 
     started = time.monotonic()

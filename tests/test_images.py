@@ -182,7 +182,7 @@ def mi300x(client, rocm_standins, ca_bundle):
 
 def test_rocm_profile_builds_on_a_base_that_holds_vllm(mi300x):
     image, result = mi300x
-    assert "[mi300x] smoke ok   version: vllm --version: 0.10.2" in result.stderr
+    assert "[mi300x] smoke ok   version: vLLM 0.10.2" in result.stderr
     env = dict(e.split("=", 1) for e in image.attrs["Config"]["Env"])
     assert env["VLLM_ROCM_USE_AITER"] == "1" and env["VLLM_ROCM_USE_AITER_MHA"] == "0"
 
