@@ -1,16 +1,21 @@
 # gptoss-images: `make help` lists the targets.
 PYTHON ?= python3
 BUILD := $(PYTHON) build.py
-# The local stand-in base and the host's CA bundle (this machine's TLS needs it);
-# on a machine that reaches nvidia/cuda and rocm/vllm-dev, run `make image-h100 BASE_IMAGE=`.
-BASE_IMAGE ?= gptoss-test/debian:bookworm
-CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
-BUILD_FLAGS = $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) $(if $(wildcard $(CA_BUNDLE)),--ca-bundle $(CA_BUNDLE))
+# Build inputs, empty by default (the profile's base image, PyPI, no extra CA):
+#   make image-h100 BASE_IMAGE=mirror.local/nvidia/cuda:12.8.1-devel-ubuntu24.04 CA_BUNDLE=corp.pem
+BASE_IMAGE ?=
+CA_BUNDLE ?=
+INDEX_URL ?=
+# What `make demo` uses on a machine without registry access: the debootstrap stand-in
+# base and the host's CA bundle (containers here need it for PyPI's TLS).
+DEMO_INPUTS = BASE_IMAGE=gptoss-test/debian:bookworm CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+BUILD_FLAGS = $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE)) \
+	$(if $(INDEX_URL),--index-url $(INDEX_URL))
 FAMILY ?= cuda
 PROFILES = $(shell $(BUILD) list | awk 'NR > 1 && $$2 == "$(FAMILY)" {print $$1}')
 
 .DEFAULT_GOAL := help
-.PHONY: help setup deps engine bases render check-render validate lint test demo images bench nightly
+.PHONY: help setup deps engine bases render check-render validate lint test demo images
 
 help: ## list the targets
 	@grep -hE '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,6 +54,7 @@ image-%: ## build and smoke-test one image, e.g. make image-b200
 images: ## build and smoke-test every image of FAMILY (default cuda)
 	$(BUILD) build $(PROFILES) $(BUILD_FLAGS)
 
-demo: setup render image-h100 ## build the h100 image here and run it: its command, then its machine check
+demo: setup ## on this machine: build and smoke-test the h100 image, then run it (command, machine check)
+	$(MAKE) image-h100 $(DEMO_INPUTS)
 	docker run --rm gptoss-images:gptoss-h100 --dry-run --scenario max-throughput
 	-docker run --rm gptoss-images:gptoss-h100 --check
