@@ -15,7 +15,7 @@ FAMILY ?= cuda
 PROFILES = $(shell $(BUILD) list | awk 'NR > 1 && $$2 == "$(FAMILY)" {print $$1}')
 
 .DEFAULT_GOAL := help
-.PHONY: help setup deps engine bases render check-render validate lint test demo images
+.PHONY: help setup deps engine bases render check-render validate lint test demo images bench
 
 help: ## list the targets
 	@grep -hE '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -58,3 +58,6 @@ demo: setup ## on this machine: build and smoke-test the h100 image, then run it
 	$(MAKE) image-h100 $(DEMO_INPUTS)
 	docker run --rm gptoss-images:gptoss-h100 --dry-run --scenario max-throughput
 	-docker run --rm gptoss-images:gptoss-h100 --check
+
+bench: ## benchmarks: rendering, launcher start -> exec (writes bench/results.json)
+	$(PYTHON) bench/run.py
