@@ -9,12 +9,11 @@ import collections
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import docker
-
 from gptoss_images import context, render
 from gptoss_images.errors import UserError
 from gptoss_images.schema import Profile

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from typing import Iterator
+from collections.abc import Iterator
 
 from gptoss_images import profiles
 from gptoss_images.launcher import plan as planner

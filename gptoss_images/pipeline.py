@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
-
 from gptoss_images import build, profiles, registry, render, smoke, tags
 from gptoss_images.errors import UserError
 from gptoss_images.schema import Profile

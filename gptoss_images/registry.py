@@ -6,7 +6,6 @@ import sys
 import time
 
 import docker
-
 from gptoss_images import tags
 from gptoss_images.errors import UserError
 

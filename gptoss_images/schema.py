@@ -22,7 +22,7 @@ TensorParallel = Annotated[Literal[1, 2, 4, 8], "tensor-parallel size"]
 ReadBy = Annotated[
     Literal["vllm", "cuda", "triton", "rocm-base-image", "openai-harmony"], "reader"
 ]
-ArgValue = Union[str, int, float, bool, list, dict]
+ArgValue = str | int | float | bool | list | dict
 """A vLLM flag's value: scalars, or JSON for flags such as compilation-config."""
 
 MISSING = "missing required key"

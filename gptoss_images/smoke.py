@@ -15,11 +15,10 @@ import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import docker
-
 from gptoss_images.errors import UserError
 from gptoss_images.launcher.plan import config_yaml
 from gptoss_images.schema import Profile

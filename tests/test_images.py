@@ -18,9 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-import docker
 import pytest
 
+import docker
 from gptoss_images import engine, profiles
 from tests.conftest import REPO, run_build
 
@@ -123,14 +123,13 @@ def test_build_streams_each_step_and_ends_with_a_table(h100):
 def test_tags_and_labels(h100):
     image, _, _ = h100
     profile = profiles.load()["h100"]
-    revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True).stdout.strip()
+    revision = image.labels["org.opencontainers.image.revision"]  # HEAD when it was built
+    assert subprocess.run(["git", "cat-file", "-e", f"{revision}^{{commit}}"], cwd=REPO).returncode == 0
     immutable = [t for t in image.tags if t != f"{REPO_NAME}:gptoss-h100"]
     assert f"{REPO_NAME}:gptoss-h100" in image.tags and len(immutable) == 1
     assert immutable[0].startswith(f"{REPO_NAME}:gptoss-h100-vllm0.10.2-")
     assert immutable[0].endswith(revision[:12])
     labels = image.labels
-    assert labels["org.opencontainers.image.revision"] == revision
     assert labels["io.gptoss.profile-hash"] == profiles.content_hash(profile)
     assert labels["io.gptoss.base-image"] == BASE and labels["io.gptoss.vllm-version"] == "0.10.2"
     assert labels["org.opencontainers.image.title"] == "gptoss-h100"
@@ -229,7 +228,7 @@ def test_push_verifies_digests_and_a_sibling_sends_only_its_own_layers(client, h
     assert digest in sibling.stderr
     client.images.remove(ref, noprune=True)
     assert client.images.pull(ref).id == h200[0].id  # pull back: the same image
-    for image, name in ((h100[0], "h100"), (h200[0], "h200")):
+    for image in (h100[0], h200[0]):
         for tag in client.images.get(image.id).tags:
             if tag.startswith(registry):
                 client.images.remove(tag, noprune=True)

@@ -47,7 +47,8 @@ def test_h100_reproduces_the_recipe_with_its_h100_memory_fixes(capsys, tmp_path)
                                 "--gpu-memory-utilization", "0.95", "--max-num-batched-tokens", "1024"]
     assert plan["written"] == {k: v for k, v in HOPPER_YAML.items() if k != "max-num-batched-tokens"}
     tp2 = dry_run(capsys, "h100", tmp_path=tmp_path)
-    assert tp2["tensor_parallel_size"] == 2 and float(tp2["argv"][tp2["argv"].index("--gpu-memory-utilization") + 1]) < 0.95
+    utilization = float(tp2["argv"][tp2["argv"].index("--gpu-memory-utilization") + 1])
+    assert tp2["tensor_parallel_size"] == 2 and utilization < 0.95
 
 
 def test_b200_reproduces_the_recipes_blackwell_launch(capsys, tmp_path):

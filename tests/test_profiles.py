@@ -56,11 +56,13 @@ BAD = [
     ("h100.yaml", "extends: cuda\ncolour: red\n", "profiles/h100.yaml: colour: unknown key; allowed:"),
     ("h100.yaml", "extends: cuda\ngpu: {memory_gib: lots}\n",
      "profiles/h100.yaml: gpu.memory_gib: must be int; got str 'lots'"),
-    ("h100.yaml", "extends: cudaa\n", "profiles/h100.yaml: extends: unknown parent 'cudaa'; allowed: cuda, gpt-oss, rocm"),
+    ("h100.yaml", "extends: cudaa\n",
+     "profiles/h100.yaml: extends: unknown parent 'cudaa'; allowed: cuda, gpt-oss, rocm"),
     ("h100.yaml", "extends: cuda\ngpu: {model: H100, match: [H100], memory_gib: 80}\n",
      "profiles/h100.yaml: gpu.arch: missing required key"),
     ("h100.yaml", "extends: cuda\nserve: {scenarios: {fast: {description: x}}}\n",
-     "profiles/h100.yaml: serve.scenarios.fast: unknown scenario 'fast'; allowed: default, max-throughput, min-latency, balanced"),
+     "profiles/h100.yaml: serve.scenarios.fast: unknown scenario 'fast'; "
+     "allowed: default, max-throughput, min-latency, balanced"),
     ("h100.yaml", "extends: cuda\nmodels: {openai/gpt-oss-20b: {tp: [1, 3]}}\n",
      "profiles/h100.yaml: models.openai/gpt-oss-20b.tp[1]: unknown tensor-parallel size 3; allowed: 1, 2, 4, 8"),
     ("b200.yaml", None, None),  # replaced below: the recipe's quick-start variable

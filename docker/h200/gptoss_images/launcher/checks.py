@@ -8,9 +8,10 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from gptoss_images.launcher import gpus as gpu_probe
 from gptoss_images.launcher.plan import Plan

@@ -11,10 +11,12 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from gptoss_images.launcher import checks, inputs, plan as planner
+from gptoss_images.launcher import checks, inputs
+from gptoss_images.launcher import plan as planner
 from gptoss_images.launcher.inputs import BadInput
 
 DEFAULT_PROFILE = "/opt/gptoss/profile.json"
