@@ -18,6 +18,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import sys
 import tempfile
 
@@ -29,7 +30,11 @@ def serve_parser():
 
     platforms._current_platform = CpuPlatform()  # no GPU here: parse as on a CPU machine
     import vllm.entrypoints.cli.serve as serve
-    from vllm.utils import FlexibleArgumentParser
+
+    try:
+        from vllm.utils.argparse_utils import FlexibleArgumentParser  # 0.11 and later
+    except ImportError:
+        from vllm.utils import FlexibleArgumentParser  # 0.10
 
     parser = FlexibleArgumentParser(description="vLLM CLI")
     subparsers = parser.add_subparsers(required=False, dest="subparser")
@@ -53,11 +58,17 @@ def check(parser, command, argv: list[str], config: str | None) -> str | None:
                 parsed = parser.parse_args(args)
                 command.validate(parsed)
         except SystemExit as exc:
-            lines = [line for line in err.getvalue().splitlines() if "error" in line]
-            return lines[-1] if lines else f"rejected with exit code {exc.code}"
+            return _message(err.getvalue()) or f"rejected with exit code {exc.code}"
         except Exception as exc:  # vLLM's validators raise plain exceptions
             return f"{type(exc).__name__}: {exc}"
     return None
+
+
+def _message(stderr: str) -> str:
+    """argparse's error, on one line: pydantic's details joined, links and usage dropped."""
+    text = stderr.split("error: ", 1)[-1] if "error: " in stderr else ""
+    lines = [re.sub(r"\s*\[type=.*\]$", "", line.strip()) for line in text.splitlines()]
+    return "; ".join(line for line in lines if line and not line.startswith("For further information"))
 
 
 def main() -> int:
