@@ -15,7 +15,7 @@ FAMILY ?= cuda
 PROFILES = $(shell $(BUILD) list | awk 'NR > 1 && $$2 == "$(FAMILY)" {print $$1}')
 
 .DEFAULT_GOAL := help
-.PHONY: help setup deps engine bases render check-render validate lint test demo images bench
+.PHONY: help setup deps engine bases render check-render validate lint test unit runner-space demo images bench nightly
 
 help: ## list the targets
 	@grep -hE '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -48,6 +48,18 @@ lint: ## ruff, hadolint on every Dockerfile, render --check
 test: setup ## the whole suite: real Docker builds, the pinned vLLM's parser, a real registry
 	$(PYTHON) -m pytest -v
 
+unit: ## the tests that build no image (CI on pull requests)
+	$(PYTHON) -m pytest -v -m "not docker"
+
+runner-space: ## free disk on a hosted CI runner (toolchains this project does not use)
+	rm -rf /usr/share/dotnet /usr/local/lib/android /opt/ghc /opt/hostedtoolcache/CodeQL || sudo rm -rf \
+	    /usr/share/dotnet /usr/local/lib/android /opt/ghc /opt/hostedtoolcache/CodeQL
+	df -h /
+
+NIGHTLY_SETUP ?= setup
+nightly: $(NIGHTLY_SETUP) ## the nightly pipeline here: release, GPU check (if a GPU), promote, summary to a local registry
+	scripts/nightly.sh
+
 image-%: ## build and smoke-test one image, e.g. make image-b200
 	$(BUILD) build $* $(BUILD_FLAGS)
 
@@ -59,5 +71,5 @@ demo: setup ## on this machine: build and smoke-test the h100 image, then run it
 	docker run --rm gptoss-images:gptoss-h100 --dry-run --scenario max-throughput
 	-docker run --rm gptoss-images:gptoss-h100 --check
 
-bench: ## benchmarks: rendering, launcher start -> exec (writes bench/results.json)
+bench: bases ## build benchmark against the floor: cold, rebuild, sibling, push, size, render, launcher
 	$(PYTHON) bench/run.py

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
+
 from gptoss_images import context, render
 from gptoss_images.errors import UserError
 from gptoss_images.schema import Profile

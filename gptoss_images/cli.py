@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from gptoss_images import engine, pipeline, profiles, render, tags
+from gptoss_images import engine, gpu_test, pins, pipeline, profiles, render, results, tags, vllm_api, vllm_env
 from gptoss_images.build import BuildInputs, Built
 from gptoss_images.errors import UserError
 from gptoss_images.pipeline import Outcome
@@ -35,6 +37,15 @@ gpt-oss). Run `python build.py COMMAND --help` for a command's options.
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.github_output:
+        names = [p.name for p in _select(args.profiles, args.profiles_dir)]
+        line = f"{args.github_output}={json.dumps(names)}\n"
+        target = os.environ.get("GITHUB_OUTPUT")
+        if target:
+            with open(target, "a") as handle:
+                handle.write(line)
+        print(line, end="")
+        return 0
     rows = [("PROFILE", "FAMILY", "GPU", "BASE IMAGE", "VLLM")]
     for name, p in profiles.load(args.profiles_dir).items():
         vllm = p.stack.vllm if p.stack.source == "pypi" else f"base image's (flags: {p.stack.vllm})"
@@ -80,8 +91,18 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def _inputs(args: argparse.Namespace) -> BuildInputs:
-    return BuildInputs(args.base_image, args.index_url, args.ca_bundle, args.no_cache)
+def _inputs(args: argparse.Namespace, profile: Profile) -> BuildInputs:
+    """The build inputs for `profile`; --base-image takes IMAGE or FAMILY=IMAGE."""
+    base = None
+    for given in args.base_image or []:
+        family, sep, image = given.partition("=")
+        if not sep:
+            base = given
+        elif family not in ("cuda", "rocm"):
+            raise UserError(f"--base-image {given}: unknown family {family!r}; allowed: cuda, rocm")
+        elif family == profile.family:
+            base = image
+    return BuildInputs(base, args.index_url, args.ca_bundle, args.no_cache)
 
 
 def _run_each(args: argparse.Namespace, step: Callable[[Profile], Outcome]) -> int:
@@ -111,7 +132,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     def step(profile: Profile) -> Outcome:
         _fresh(profile, args.docker_dir)
-        return Outcome(profile.name, True, pipeline.build_and_test(client, profile, _inputs(args),
+        return Outcome(profile.name, True, pipeline.build_and_test(client, profile, _inputs(args, profile),
                                                                    args.repo, args.quiet, args.docker_dir))
     return _run_each(args, step)
 
@@ -144,19 +165,98 @@ def cmd_release(args: argparse.Namespace) -> int:
 
     def step(profile: Profile) -> Outcome:
         _fresh(profile, args.docker_dir)
-        built = pipeline.build_and_test(client, profile, _inputs(args), args.repo, args.quiet,
-                                        args.docker_dir)
-        digests = {}
-        if args.registry:
-            digests = pipeline.push_existing(client, profile, args.repo, args.registry, args.quiet)
-            built.tags += list(digests)
-        return Outcome(profile.name, True, built, digests=digests)
+        result, built = pipeline.release(client, profile, _inputs(args, profile), args.repo, args.registry,
+                                         args.hold_floating, args.quiet, args.docker_dir)
+        if args.results:
+            results.write(args.results, result)
+        if not result.ok:
+            raise UserError(result.error)
+        return Outcome(profile.name, True, built)
     return _run_each(args, step)
 
 
+def cmd_gpu_test(args: argparse.Namespace) -> int:
+    profile = _select([args.profile], args.profiles_dir)[0]
+    client = engine.connect()
+    image = args.image
+    if image is None and args.results:
+        pushed = results.read(args.results, profile.name, "image")
+        image = pushed.immutable if pushed and pushed.ok else None
+        if image is None:
+            print(f"error: {args.results}: no pushed image of {profile.name} to check", file=sys.stderr)
+            results.write(args.results, results.GpuResult(profile.name, "failed", "no image"))
+            return 1
+    image = image or tags.floating(args.repo, profile.name)
+    env = dict(item.split("=", 1) for item in args.env)
+    outcome = gpu_test.run(client, image, profile, with_gpu=not args.without_gpu, env=env)
+    print(f"[{profile.name}] gpu-test {'passed' if outcome.ok else 'FAILED'}: {outcome.detail}")
+    if args.results:
+        results.write(args.results, results.GpuResult(profile.name, "passed" if outcome.ok else "failed",
+                                                      outcome.detail))
+    return 0 if outcome.ok else 1
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    tags.check_repository(args.registry)
+    published = pipeline.promote_all(engine.connect(), args.results, args.allow_gpu_skip)
+    for p in published:
+        print(f"{p.profile:8} {'published' if p.ok else 'not published'}{': ' + p.detail if p.detail else ''}")
+    return 0 if published and all(p.ok for p in published) else 1
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    table = results.markdown(args.results)
+    if args.output:
+        with open(args.output, "a") as handle:
+            handle.write("## gptoss-images\n\n" + table)
+    print(table, end="")
+    return 0
+
+
+def cmd_pins_check(args: argparse.Namespace) -> int:
+    for line in pins.check(profiles.load(args.profiles_dir), args.index_url):
+        print(line)
+    return 0
+
+
+def cmd_pins_snapshot(args: argparse.Namespace) -> int:
+    python = vllm_env.ensure(args.version, args.index_url, args.extra_index_url)
+    print(f"wrote {vllm_api.snapshot(vllm_env.envs_py(python), args.version)}")
+    return 0
+
+
+def cmd_pins_try(args: argparse.Namespace) -> int:
+    loaded = profiles.load(args.profiles_dir)
+    verdicts, dockerfiles = pins.try_candidate(loaded, args.version, args.index_url, args.extra_index_url)
+    print(f"vLLM {args.version} against {len(verdicts)} profiles, with its own parser and envs.py:")
+    for v in verdicts:
+        stack = next((line.strip() for line in dockerfiles[v.profile].decode().splitlines()
+                      if line.strip().startswith("vllm==")), "vLLM from the base image")
+        print(f"{v.profile:8} {'ok' if v.ok else 'REJECTED':8} candidate stack: {stack}")
+        for problem in v.rejected:
+            print(f"           parser: {problem}")
+        for var in v.unknown_env:
+            print(f"           env:    {var} is not in its vllm/envs.py")
+    failed = [v.profile for v in verdicts if not v.ok]
+    if failed:
+        print(f"not promoted: {len(failed)} of {len(verdicts)} profiles have settings vLLM "
+              f"{args.version} rejects ({', '.join(failed)})")
+        return 1
+    if args.promote:
+        old = max(pins.pinned(loaded)["vllm"], key=pins.version_key)
+        for path in pins.promote(args.version, old, args.profiles_dir):
+            print(f"pinned vLLM {args.version} in {path}")
+        python = vllm_env.ensure(args.version, args.index_url, args.extra_index_url)
+        print(f"wrote {vllm_api.snapshot(vllm_env.envs_py(python), args.version)}")
+        print("now run: python build.py render")
+    else:
+        print(f"every profile passes with vLLM {args.version}: --promote pins it")
+    return 0
+
+
 def _dry_run(args: argparse.Namespace) -> int:
-    inputs = _inputs(args)
     for profile in _select(args.profiles, args.profiles_dir):
+        inputs = _inputs(args, profile)
         release = pipeline.release_of(profile)
         print(f"[{profile.name}] would build docker/{profile.name} "
               f"(base {inputs.base_image or profile.base_image}, vLLM {profile.stack.vllm}"
@@ -191,7 +291,10 @@ def parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    add("list", cmd_list, "table of profiles: family, GPU, base image, vLLM version")
+    p = add("list", cmd_list, "table of profiles: family, GPU, base image, vLLM version")
+    p.add_argument("profiles", nargs="*", metavar="PROFILE", help="with --github-output: these only")
+    p.add_argument("--github-output", metavar="NAME",
+                   help="write NAME=<JSON list of profiles> to $GITHUB_OUTPUT (a workflow's matrix)")
     add("show", cmd_show, "print a profile as resolved after inheritance").add_argument(
         "profile", metavar="PROFILE")
     add("validate", cmd_validate, "validate every profile; report every problem at once")
@@ -214,14 +317,60 @@ def parser() -> argparse.ArgumentParser:
         if name in ("push", "release"):
             p.add_argument("--registry", required=name == "push", metavar="HOST/REPO",
                            help="where to push, e.g. localhost:5000/gptoss or ghcr.io/acme/gptoss")
+        if name == "release":
+            p.add_argument("--hold-floating", action="store_true",
+                           help="push the immutable tag only; `promote` moves the floating tag later")
+            p.add_argument("--results", type=Path, metavar="DIR", help="write <profile>.json results here")
         if name in ("build", "release"):
-            p.add_argument("--base-image", metavar="IMAGE",
-                           help="replace the profile's base image (a private mirror, a test base)")
+            p.add_argument("--base-image", metavar="[FAMILY=]IMAGE", action="append",
+                           help="replace the base image (a private mirror, a test base); "
+                                "FAMILY=IMAGE for one family only; repeatable")
             p.add_argument("--index-url", metavar="URL", help="Python package index for the build")
             p.add_argument("--ca-bundle", type=Path, metavar="PEM",
                            help="extra CA bundle for the build stages; absent from the final image")
             p.add_argument("--no-cache", action="store_true", help="build every layer anew")
             p.add_argument("--dry-run", action="store_true", help="print what would be built and tagged")
+    p = add("gpu-test", cmd_gpu_test, "on a GPU machine: the image's --check, then serve gpt-oss-20b "
+                                      "and ask /v1/models and one chat completion")
+    p.add_argument("profile", metavar="PROFILE")
+    p.add_argument("--image", metavar="REF", help="image to test (default: the pushed immutable tag in "
+                                                  "--results, else REPO:gptoss-<profile>)")
+    p.add_argument("--results", type=Path, metavar="DIR", help="read the pushed image from, and write "
+                                                               "<profile>.gpu.json to, this folder")
+    p.add_argument("--repo", default=pipeline.DEFAULT_REPO, type=tags.check_repository)
+    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra environment for the container")
+    p.add_argument("--without-gpu", action="store_true",
+                   help="request no GPU and skip --check (to test the probe against a stub server)")
+    p = add("promote", cmd_promote, "move the floating tag of each profile whose image and GPU check passed")
+    p.add_argument("--results", type=Path, required=True, metavar="DIR")
+    p.add_argument("--registry", required=True, metavar="HOST/REPO")
+    p.add_argument("--allow-gpu-skip", action="store_true",
+                   help="also publish profiles whose GPU check was skipped (no GPU runner)")
+    p = add("summary", cmd_summary, "markdown table of a run: profile, digest, size, build time, result")
+    p.add_argument("--results", type=Path, required=True, metavar="DIR")
+    p.add_argument("--output", metavar="FILE", help="append it to FILE too (e.g. $GITHUB_STEP_SUMMARY)")
+    pins_parser = add("pins", lambda a: a.pins_parser.print_help() or 2,
+                      "track releases of vLLM and FlashInfer newer than the pins")
+    pins_sub = pins_parser.add_subparsers(dest="pins_command", metavar="ACTION")
+    pins_parser.set_defaults(pins_parser=pins_parser)
+    for name, func, text in [
+        ("check", cmd_pins_check, "list releases on the package index newer than the pins"),
+        ("try", cmd_pins_try, "judge every profile's settings with a candidate vLLM's own parser and envs.py"),
+        ("snapshot", cmd_pins_snapshot, "record a vLLM release's environment variables (vllm-api/VERSION)"),
+    ]:
+        p = pins_sub.add_parser(name, help=text, description=text)
+        p.set_defaults(func=func)
+        if name != "check":
+            p.add_argument("version", metavar="VERSION", help="a vLLM release, e.g. 0.13.0")
+        p.add_argument("--index-url", default=pins.DEFAULT_INDEX if name == "check" else None, metavar="URL",
+                       help="package index (default PyPI)")
+        if name != "check":
+            p.add_argument("--extra-index-url", metavar="URL",
+                           help="a second index for the candidate's dependencies")
+        if name == "try":
+            p.add_argument("--promote", action="store_true",
+                           help="if every profile passes, pin VERSION in the profiles")
     return top
 
 

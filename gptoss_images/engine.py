@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import docker
 from docker.errors import DockerException
 
-import docker
 from gptoss_images.errors import UserError
 
 

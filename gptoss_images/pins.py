@@ -95,17 +95,24 @@ class Verdict:
         return not self.rejected and not self.unknown_env
 
 
-def candidate_profiles(loaded: dict[str, Profile], version: str) -> dict[str, Profile]:
-    """The profiles as they would be with vLLM `version` (ROCm ones keep their base image)."""
-    return {name: dataclasses.replace(p, stack=dataclasses.replace(p.stack, vllm=version))
-            for name, p in loaded.items()}
+def candidate_profiles(loaded: dict[str, Profile], version: str, python: Path) -> dict[str, Profile]:
+    """The profiles as they would be with vLLM `version`: packages it pins follow it."""
+    candidates = {}
+    for name, p in loaded.items():
+        packages = []
+        for pin in p.stack.packages:
+            package = pin.partition("==")[0]
+            packages.append(f"{package}=={vllm_env.required_version(python, package) or pin.partition('==')[2]}")
+        stack = dataclasses.replace(p.stack, vllm=version, packages=packages)
+        candidates[name] = dataclasses.replace(p, stack=stack)
+    return candidates
 
 
-def try_candidate(loaded: dict[str, Profile], version: str, index_url: str | None = None
-                  ) -> tuple[list[Verdict], dict[str, bytes]]:
+def try_candidate(loaded: dict[str, Profile], version: str, index_url: str | None = None,
+                  extra_index_url: str | None = None) -> tuple[list[Verdict], dict[str, bytes]]:
     """Judge every profile's settings with vLLM `version`'s own code."""
-    python = vllm_env.ensure(version, index_url)
-    candidates = candidate_profiles(loaded, version)
+    python = vllm_env.ensure(version, index_url, extra_index_url)
+    candidates = candidate_profiles(loaded, version, python)
     dockerfiles = {name: render.render(p)["Dockerfile"] for name, p in candidates.items()}
     commands = matrix.commands(list(candidates.values()))
     results = vllm_env.check_commands(python, commands)
@@ -118,10 +125,7 @@ def try_candidate(loaded: dict[str, Profile], version: str, index_url: str | Non
             if message not in verdicts[name].rejected:
                 verdicts[name].rejected.append(message)
     for name, p in candidates.items():
-        envs = dict(p.env)
-        for option in p.options.values():
-            for choice in option.choices.values():
-                envs.update(choice.env)
+        envs = {var: spec for _, env in profiles.env_sources(p) for var, spec in env.items()}
         for var, spec in envs.items():
             if spec.read_by == "vllm" and var not in real_env:
                 hint = difflib.get_close_matches(var, real_env, n=1, cutoff=0.75)

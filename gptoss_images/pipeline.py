@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
-from gptoss_images import build, profiles, registry, render, smoke, tags
+
+from gptoss_images import build, profiles, registry, render, results, smoke, tags
 from gptoss_images.errors import UserError
 from gptoss_images.schema import Profile
 
@@ -72,12 +73,56 @@ def test_existing(client: docker.DockerClient, profile: Profile, repo: str, quie
 
 
 def push_existing(client: docker.DockerClient, profile: Profile, repo: str, registry_repo: str,
-                  quiet: bool = False) -> dict[str, str]:
-    """Push the image tagged REPO:gptoss-<profile> as REGISTRY_REPO's immutable, then floating tag."""
+                  quiet: bool = False, hold_floating: bool = False) -> dict[str, str]:
+    """Push the image tagged REPO:gptoss-<profile> as REGISTRY_REPO's immutable, then floating tag
+    (with `hold_floating`, the immutable tag alone: the floating one moves at `promote`)."""
     tags.check_repository(registry_repo)
     image = local_image(client, profile, repo)
     refs = tags.all_tags(registry_repo, release_from_labels(image.labels))
-    return registry.push(client, image.id, refs, quiet)
+    return registry.push(client, image.id, refs[:1] if hold_floating else refs, quiet)
+
+
+def release(client: docker.DockerClient, profile: Profile, inputs: build.BuildInputs, repo: str,
+            registry_repo: str | None, hold_floating: bool, quiet: bool = False,
+            docker_dir: Path = render.DOCKER_DIR) -> tuple[results.ImageResult, build.Built | None]:
+    """Build, test, tag and (given a registry) push one profile. Failures are results, not raised."""
+    try:
+        built = build_and_test(client, profile, inputs, repo, quiet, docker_dir)
+    except UserError as exc:
+        return results.ImageResult(profile.name, False, error=str(exc)), None
+    result = results.ImageResult(profile.name, True, size=built.size, build_s=round(built.seconds, 1))
+    if registry_repo:
+        refs = tags.all_tags(registry_repo, release_of(profile))
+        result.immutable, result.floating = refs
+        try:
+            digests = push_existing(client, profile, repo, registry_repo, quiet, hold_floating)
+        except UserError as exc:
+            result.ok, result.error = False, str(exc)
+            return result, built
+        result.digest = digests[result.immutable]
+        built.tags += list(digests)
+    return result, built
+
+
+def promote_all(client: docker.DockerClient, directory: Path, allow_gpu_skip: bool) -> list[results.PublishResult]:
+    """Move the floating tag of each profile whose image was pushed and whose GPU check passed."""
+    published = []
+    for name in results.profiles_in(directory):
+        image, gpu = results.read(directory, name, "image"), results.read(directory, name, "gpu")
+        status = gpu.status if gpu else "not run"
+        if not image.ok or not image.immutable:
+            outcome = results.PublishResult(name, False, "no image was pushed")
+        elif status != "passed" and not (status == "skipped" and allow_gpu_skip):
+            outcome = results.PublishResult(name, False, f"GPU check {status}")
+        else:
+            try:
+                registry.promote(client, image.immutable, image.floating)
+                outcome = results.PublishResult(name, True, "" if status == "passed" else "without GPU check")
+            except UserError as exc:
+                outcome = results.PublishResult(name, False, str(exc))
+        results.write(directory, outcome)
+        published.append(outcome)
+    return published
 
 
 def local_image(client: docker.DockerClient, profile: Profile, repo: str):

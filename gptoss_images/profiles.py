@@ -19,7 +19,7 @@ import yaml
 
 from gptoss_images import vllm_api
 from gptoss_images.errors import Problem, UserError
-from gptoss_images.schema import MISSING, Profile, check
+from gptoss_images.schema import MISSING, EnvVar, Profile, check
 
 REPO = Path(__file__).resolve().parent.parent
 PROFILES_DIR = REPO / "profiles"
@@ -197,14 +197,11 @@ def _semantic_problems(p: Profile) -> list[Problem]:
         found.append(Problem("stack.vllm", f"no record of vLLM {p.stack.vllm}'s environment "
                                            f"variables; run: python build.py pins snapshot"))
         known = set()
-    envs = [("env", p.env)]
     for opt_name, option in p.options.items():
         if option.default not in option.choices:
             found.append(Problem(f"options.{opt_name}.default",
                                  f"unknown choice {option.default!r}; allowed: {', '.join(option.choices)}"))
-        envs += [(f"options.{opt_name}.choices.{c}.env", choice.env)
-                 for c, choice in option.choices.items()]
-    for prefix, env in envs:
+    for prefix, env in env_sources(p):
         for var, spec in env.items():
             if spec.read_by == "vllm" and var not in known:
                 hint = difflib.get_close_matches(var, known, n=1, cutoff=0.75)
@@ -215,6 +212,12 @@ def _semantic_problems(p: Profile) -> list[Problem]:
                     f"{maybe}if another component reads it, declare read_by: "
                     "cuda, triton, rocm-base-image or openai-harmony"))
     return found
+
+
+def env_sources(p: Profile) -> list[tuple[str, dict[str, EnvVar]]]:
+    """Every environment mapping of a profile, with its key path: `env` and each option choice's."""
+    return [("env", p.env)] + [(f"options.{name}.choices.{c}.env", choice.env)
+                               for name, option in p.options.items() for c, choice in option.choices.items()]
 
 
 def _flag_problems(args: dict[str, Any], path: str) -> list[Problem]:

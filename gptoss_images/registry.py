@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 
 import docker
+
 from gptoss_images import tags
 from gptoss_images.errors import UserError
 
@@ -47,6 +49,27 @@ def push(client: docker.DockerClient, image_id: str, refs: list[str], quiet: boo
             print(f"pushed {ref} {digest} ({layers['pushed']} layers sent, {layers['exists']} already "
                   f"there, {time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
     return digests
+
+
+def promote(client: docker.DockerClient, immutable: str, floating: str) -> str:
+    """Point `floating` at what `immutable` holds, inside the registry (skopeo: no pull, no
+    layer upload), and check that both tags now serve the same digest."""
+    expected = registry_digest(client, immutable)
+    host = immutable.split("/", 1)[0]
+    insecure = host.startswith(("localhost", "127.")) or host == "[::1]"
+    command = ["skopeo", "copy", "--preserve-digests", f"docker://{immutable}", f"docker://{floating}"]
+    if insecure:
+        command[2:2] = ["--src-tls-verify=false", "--dest-tls-verify=false"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    except FileNotFoundError:
+        raise PushFailed("skopeo not found: apt-get install skopeo") from None
+    if done.returncode != 0:
+        raise PushFailed(f"moving {floating} failed: {done.stderr.strip().splitlines()[-1:]}")
+    moved = registry_digest(client, floating)
+    if moved != expected:
+        raise PushFailed(f"{floating} serves {moved}, {immutable} serves {expected}")
+    return moved
 
 
 def registry_digest(client: docker.DockerClient, ref: str) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import docker
+
 from gptoss_images.errors import UserError
 from gptoss_images.launcher.plan import config_yaml
 from gptoss_images.schema import Profile

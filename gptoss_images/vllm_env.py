@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("GPTOSS_CACHE", REPO / ".cache"))
 
 
-def ensure(version: str, index_url: str | None = None) -> Path:
+def ensure(version: str, index_url: str | None = None, extra_index_url: str | None = None) -> Path:
     """The Python of a venv with vllm==`version`, created with uv if missing (~1 min, 9 GB)."""
     venv = CACHE / f"vllm-{version}"
     python = venv / "bin" / "python"
@@ -29,6 +29,8 @@ def ensure(version: str, index_url: str | None = None) -> Path:
     command = [uv, "pip", "install", "-q", "--python", str(python), f"vllm=={version}"]
     if index_url:
         command += ["--index-url", index_url]
+    if extra_index_url:
+        command += ["--extra-index-url", extra_index_url]
     if subprocess.run(command).returncode != 0:
         raise UserError(f"vllm=={version}: installation failed (see uv's output above)")
     (venv / ".complete").write_text(version + "\n")
@@ -51,3 +53,14 @@ def envs_py(python: Path) -> Path:
                           "print(u.find_spec('vllm').submodule_search_locations[0])"],
                          capture_output=True, text=True, check=True).stdout.strip()
     return Path(out) / "envs.py"
+
+
+def required_version(python: Path, package: str) -> str | None:
+    """The exact version the installed vLLM pins `package` to (base or extra requirement)."""
+    code = ("import importlib.metadata as m, re, sys\n"
+            "for r in m.requires('vllm') or []:\n"
+            "    x = re.match(r'([A-Za-z0-9_.-]+)\\s*==\\s*([^;\\s]+)', r)\n"
+            "    if x and x.group(1).lower() == sys.argv[1]: print(x.group(2)); break\n")
+    out = subprocess.run([str(python), "-c", code, package.lower()], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    return out or None

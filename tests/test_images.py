@@ -12,17 +12,18 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import docker
 import pytest
 
-import docker
 from gptoss_images import engine, profiles
 from tests.conftest import REPO, run_build
+
+pytestmark = pytest.mark.docker
 
 REPO_NAME = "gptoss-test/images"
 BASE = "gptoss-test/debian:bookworm"
@@ -79,36 +80,12 @@ def h200(client, h100, base, ca_bundle):
 def rocm_standins(client, h100):
     """rocm/vllm-dev stand-ins: an image that already holds vLLM, and one whose harmony is broken."""
     image, _, _ = h100
-    for tag, extra in [(ROCM_STANDIN, ""), (BROKEN_STANDIN, "RUN python3 -m pip uninstall -q -y openai-harmony\n")]:
-        dockerfile = f"FROM {image.id}\nENTRYPOINT []\nCMD [\"bash\"]\n{extra}"
-        client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    subprocess.run([str(REPO / "scripts/rocm-standin.sh"), image.id, ROCM_STANDIN], check=True)
+    broken = f"FROM {ROCM_STANDIN}\nRUN python3 -m pip uninstall -q -y openai-harmony\n"
+    client.images.build(fileobj=io.BytesIO(broken.encode()), tag=BROKEN_STANDIN, rm=True)
     yield ROCM_STANDIN, BROKEN_STANDIN
     for tag in (ROCM_STANDIN, BROKEN_STANDIN):
         client.images.remove(tag, noprune=True)
-
-
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory):
-    """Debian's docker-registry (distribution 2.8) on a free localhost port."""
-    binary = shutil.which("docker-registry")
-    assert binary, "docker-registry missing: apt-get install docker-registry (make setup does)"
-    root = tmp_path_factory.mktemp("registry")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = root / "config.yml"
-    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n"
-                      f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n")
-    process = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    for _ in range(50):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.1)
-    yield f"127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=10)
 
 
 def test_build_streams_each_step_and_ends_with_a_table(h100):
@@ -222,7 +199,7 @@ def test_push_verifies_digests_and_a_sibling_sends_only_its_own_layers(client, h
     sibling = run_build("push", "h200", "--registry", target, "--repo", REPO_NAME)
     assert sibling.returncode == 0, sibling.stderr[-2000:]
     first = next(line for line in sibling.stderr.splitlines() if line.startswith("pushed "))
-    assert "already there" in first and " 1 layers sent" in first
+    assert "(1 layers sent, " in first and "already there" in first
     ref = f"{target}:gptoss-h200"
     digest = client.images.get_registry_data(ref).id
     assert digest in sibling.stderr
@@ -259,4 +236,75 @@ def _untag(client: docker.DockerClient, profile: str) -> None:
     for image in client.images.list(name=REPO_NAME):
         for tag in image.tags:
             if tag.split(":", 1)[1].startswith(f"gptoss-{profile}"):
+                client.images.remove(tag, noprune=True)
+
+
+@pytest.fixture(scope="session")
+def stub_server_image(client, h100, tmp_path_factory):
+    """The h100 image with `vllm` replaced by a stub OpenAI server: gpu-test's probe, GPU-free."""
+    folder = tmp_path_factory.mktemp("stub")
+    shutil.copy(REPO / "tests/fixtures/stub-vllm", folder / "vllm")
+    (folder / "Dockerfile").write_text(f"FROM {h100[0].id}\nCOPY vllm /opt/venv/bin/vllm\n")
+    image, _ = client.images.build(path=str(folder), tag="gptoss-test/stub-server:latest", rm=True)
+    yield image.tags[0]
+    client.images.remove(image.tags[0], noprune=True)
+
+
+def test_gpu_test_serves_and_chats_with_a_stub_server(stub_server_image, tmp_path):
+    ok = run_build("gpu-test", "h100", "--image", stub_server_image, "--without-gpu",
+                   "--env", "GPTOSS_SKIP_CHECKS=all", "--results", str(tmp_path))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "[h100] gpu-test passed: served openai/gpt-oss-20b: 'Hello'" in ok.stdout
+    assert json.loads((tmp_path / "h100.gpu.json").read_text())["status"] == "passed"
+    broken = run_build("gpu-test", "h100", "--image", stub_server_image, "--without-gpu",
+                       "--env", "GPTOSS_MODEL=nope", "--results", str(tmp_path))
+    assert broken.returncode == 1 and "gpu-test FAILED: the server exited" in broken.stdout
+    assert "GPTOSS_MODEL/--model='nope'" in broken.stdout
+
+
+def test_promote_moves_only_green_profiles(client, h200, registry, tmp_path):
+    from gptoss_images import results
+    repo = f"{registry}/promote"
+    assert run_build("push", "h200", "--registry", repo, "--repo", REPO_NAME).returncode == 0
+    immutable = next(t for t in client.images.get(h200[0].id).tags
+                     if t.startswith(repo) and not t.endswith(":gptoss-h200"))
+    floating = f"{repo}:gptoss-h200-rc"
+    results.write(tmp_path, results.ImageResult("h200", True, immutable, floating, "sha256:x", 1, 1.0))
+    results.write(tmp_path, results.GpuResult("h200", "passed", "served"))
+    results.write(tmp_path, results.ImageResult("a100", True, immutable, f"{repo}:gptoss-a100-rc"))
+    results.write(tmp_path, results.GpuResult("a100", "failed", "--check failed: FAIL gpu"))
+    results.write(tmp_path, results.ImageResult("mi300x", False, error="[mi300x] smoke test failed: vocab"))
+    result = run_build("promote", "--results", str(tmp_path), "--registry", repo)
+    assert result.returncode == 1
+    assert "h200     published" in result.stdout
+    assert "a100     not published: GPU check failed" in result.stdout
+    assert "mi300x   not published: no image was pushed" in result.stdout
+    assert client.images.get_registry_data(floating).id == client.images.get_registry_data(immutable).id
+    with pytest.raises(docker.errors.APIError):
+        client.images.get_registry_data(f"{repo}:gptoss-a100-rc")
+    summary = run_build("summary", "--results", str(tmp_path), "--output", str(tmp_path / "summary.md"))
+    assert "| mi300x | - | - | - | not run | failed: [mi300x] smoke test failed: vocab |" in summary.stdout
+    assert f"| h200 | sha256:x | 0.00 GB | 1 s | passed (served) | published {floating} |" in summary.stdout
+    assert (tmp_path / "summary.md").read_text().startswith("## gptoss-images")
+
+
+def test_make_nightly_from_a_clean_clone(client, h100, h200, mi300x, registry, ca_bundle, tmp_path):
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    results_dir = tmp_path / "results"
+    target = f"{registry}/nightly"
+    done = subprocess.run(
+        ["make", "-C", str(clone), "nightly", "NIGHTLY_SETUP=bases", "NIGHTLY_PROFILES=h100 h200 mi300x",
+         f"NIGHTLY_REGISTRY={target}", f"NIGHTLY_RESULTS={results_dir}", f"NIGHTLY_CA_BUNDLE={ca_bundle}",
+         f"NIGHTLY_ROCM_BASE={ROCM_STANDIN}"], capture_output=True, text=True, timeout=3000)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "no GPU on this machine: GPU checks skipped" in done.stdout
+    for profile in ("h100", "h200", "mi300x"):
+        row = next(line for line in done.stdout.splitlines() if line.startswith(f"| {profile} |"))
+        assert f"published {target}:gptoss-{profile}" in row and "skipped (no GPU on this machine)" in row
+        image = json.loads((results_dir / f"{profile}.json").read_text())
+        assert client.images.get_registry_data(image["floating"]).id == image["digest"]
+    for image in client.images.list(name="gptoss-images"):
+        for tag in image.tags:
+            if tag.split(":")[1].startswith(("gptoss-h100", "gptoss-h200", "gptoss-mi300x")):
                 client.images.remove(tag, noprune=True)

@@ -37,12 +37,9 @@ def test_recorded_env_names_match_the_pinned_wheel(vllm_python):
 def test_every_profile_variable_is_read_by_someone(vllm_python):
     real = vllm_api.env_names_from_source(vllm_env.envs_py(vllm_python).read_text())
     for p in profiles.load().values():
-        envs = dict(p.env)
-        for option in p.options.values():
-            for choice in option.choices.values():
-                envs.update(choice.env)
-        for name, var in envs.items():
-            assert var.read_by != "vllm" or name in real, f"{p.name}: {name}"
+        for path, env in profiles.env_sources(p):
+            for name, var in env.items():
+                assert var.read_by != "vllm" or name in real, f"{p.name}: {path}.{name}"
     for typo in RECIPE_TYPOS:
         assert typo not in real
     assert {"VLLM_USE_FLASHINFER_MOE_MXFP4_BF16", "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8"} <= real

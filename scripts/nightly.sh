@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The nightly pipeline on this machine, with the same build.py commands as
+# .github/workflows/nightly.yml: release (immutable tag) -> gpu-test -> promote -> summary.
+# Without a GPU the GPU check is recorded as skipped and promote is told so.
+set -uo pipefail
+registry=${NIGHTLY_REGISTRY:-127.0.0.1:5000/gptoss}
+results=${NIGHTLY_RESULTS:-results}
+profiles=${NIGHTLY_PROFILES:-$(python3 build.py list | awk 'NR > 1 {print $1}')}
+cuda_base=${NIGHTLY_CUDA_BASE:-gptoss-test/debian:bookworm}
+ca=${NIGHTLY_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+rm -rf "$results"
+case "$registry" in 127.*|localhost*) scripts/registry.sh "${registry%%/*}" || exit 1 ;; esac
+
+family() { python3 build.py list | awk -v p="$1" '$1 == p {print $2}'; }
+cuda=() rocm=()
+for p in $profiles; do
+    if [ "$(family "$p")" = rocm ]; then rocm+=("$p"); else cuda+=("$p"); fi
+done
+flags=(--registry "$registry" --hold-floating --results "$results" --quiet --ca-bundle "$ca")
+status=0
+[ ${#cuda[@]} -gt 0 ] && { python3 build.py release "${cuda[@]}" --base-image "$cuda_base" "${flags[@]}" || status=1; }
+if [ ${#rocm[@]} -gt 0 ]; then
+    rocm_base=${NIGHTLY_ROCM_BASE:-}
+    if [ -z "$rocm_base" ]; then
+        # No rocm/vllm-dev here: a stand-in made from a CUDA image that holds vLLM.
+        source_image=$(docker images --format '{{.Repository}}:{{.Tag}}' | grep -m1 ':gptoss-h100$' || true)
+        [ -n "$source_image" ] || { python3 build.py build h100 --base-image "$cuda_base" --ca-bundle "$ca" --quiet && source_image=gptoss-images:gptoss-h100; }
+        rocm_base=$(scripts/rocm-standin.sh "$source_image")
+    fi
+    python3 build.py release "${rocm[@]}" --base-image "rocm=$rocm_base" "${flags[@]}" || status=1
+fi
+promote=(--results "$results" --registry "$registry")
+if command -v nvidia-smi >/dev/null || [ -e /dev/kfd ]; then
+    for p in $profiles; do python3 build.py gpu-test "$p" --results "$results" || status=1; done
+else
+    echo "no GPU on this machine: GPU checks skipped"
+    promote+=(--allow-gpu-skip)
+fi
+python3 build.py promote "${promote[@]}" || status=1
+python3 build.py summary --results "$results"
+exit $status

@@ -1,0 +1,101 @@
+"""The GitHub workflows: valid against GitHub's schema, and every command they run is
+a make target or build.py command that this suite runs here too."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from gptoss_images.cli import parser
+from tests.conftest import REPO, run_build
+
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
+# make targets the workflows use, and where this suite runs each of them
+MAKE_TARGETS = {
+    "deps": ".ci/run (make test depends on it)",
+    "validate": "test_make_targets_run_here",
+    "check-render": "test_make_targets_run_here",
+    "lint": "test_make_targets_run_here",
+    "unit": "the suite itself (make test runs a superset)",
+    "runner-space": "test_make_targets_run_here",
+}
+# build.py commands the workflows use, and the tests that run them
+BUILD_COMMANDS = {
+    "list": "test_github_output_lists_the_matrix",
+    "release": "test_images.py::test_make_nightly_from_a_clean_clone (scripts/nightly.sh)",
+    "gpu-test": "test_images.py::test_gpu_test_serves_and_chats_with_a_stub_server",
+    "promote": "test_images.py::test_make_nightly_from_a_clean_clone",
+    "summary": "test_images.py::test_make_nightly_from_a_clean_clone",
+}
+SAMPLE = {"matrix.profile": "h100", "inputs.profiles": ""}
+
+
+def _runs() -> list[tuple[str, str]]:
+    found = []
+    for path in WORKFLOWS:
+        for job in yaml.safe_load(path.read_text())["jobs"].values():
+            found += [(path.name, step["run"]) for step in job["steps"] if "run" in step]
+    return found
+
+
+def test_workflows_pass_githubs_schema():
+    tool = shutil.which("check-jsonschema")
+    assert tool, "check-jsonschema missing: pip install -e '.[dev]'"
+    result = subprocess.run([tool, "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {p.name for p in WORKFLOWS} == {"ci.yml", "nightly.yml"}
+
+
+@pytest.mark.parametrize("workflow,command", _runs())
+def test_every_run_step_is_a_make_target_or_build_py_command(workflow, command):
+    line = re.sub(r"\$\{\{\s*([\w.]+)\s*\}\}", lambda m: SAMPLE.get(m.group(1), "x"), command.strip())
+    words = shlex.split(line.replace('"$REGISTRY_REPO"', "127.0.0.1:5000/gptoss")
+                        .replace('"$GITHUB_STEP_SUMMARY"', "/tmp/summary.md"))
+    assert "\n" not in command.strip(), f"{workflow}: one command per step"
+    if words[0] == "make":
+        assert len(words) == 2 and words[1] in MAKE_TARGETS, f"{workflow}: {command}"
+        assert subprocess.run(["make", "-n", words[1]], cwd=REPO, capture_output=True).returncode == 0
+    else:
+        assert words[:2] == ["python", "build.py"], f"{workflow}: {command}"
+        args = parser().parse_args(words[2:])  # the real CLI accepts it
+        assert args.command in BUILD_COMMANDS, f"{workflow}: {args.command} is run by no test"
+
+
+def test_nightly_shape():
+    nightly = yaml.safe_load((REPO / ".github/workflows/nightly.yml").read_text())
+    triggers = nightly[True]  # YAML reads the key `on` as true
+    assert "schedule" in triggers and "workflow_dispatch" in triggers
+    assert nightly["concurrency"]["group"] == "nightly-images"
+    assert nightly["concurrency"]["cancel-in-progress"] is False
+    jobs = nightly["jobs"]
+    assert jobs["image"]["strategy"]["fail-fast"] is False
+    assert jobs["gpu"]["runs-on"][:2] == ["self-hosted", "gpu"]
+    assert jobs["publish"]["needs"] == ["plan", "image", "gpu"]
+    steps = {s.get("name", ""): s for s in jobs["image"]["steps"]}
+    release = steps["Build, smoke-test, tag, push the immutable tag"]
+    assert release["if"] == "env.PUBLISH == 'true'" and "--hold-floating" in release["run"]
+    assert "refs/heads/{0}" in nightly["env"]["PUBLISH"]  # pushes only from the default branch
+    logins = [s for j in jobs.values() for s in j["steps"] if s.get("uses", "").startswith("docker/login")]
+    assert logins and all("secrets." in s["with"]["password"] for s in logins)
+
+
+def test_make_targets_run_here():
+    for target in ("validate", "check-render", "lint", "runner-space"):
+        result = subprocess.run(["make", target], cwd=REPO, capture_output=True, text=True)
+        assert result.returncode == 0, f"make {target}: {result.stdout[-500:]}{result.stderr[-1000:]}"
+
+
+def test_github_output_lists_the_matrix(tmp_path, monkeypatch):
+    out = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(out))
+    assert run_build("list", "--github-output", "profiles").returncode == 0
+    assert out.read_text() == ('profiles=["a100", "b200", "h100", "h200", "mi300x", "mi325x", "mi355x", '
+                               '"r9700"]\n')
+    bad = run_build("list", "--github-output", "profiles", "h1000")
+    assert bad.returncode == 2 and "unknown profile 'h1000'" in bad.stderr
