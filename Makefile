@@ -41,7 +41,7 @@ validate: ## validate every profile
 	$(BUILD) validate
 
 lint: ## ruff, hadolint on every Dockerfile, render --check
-	$(PYTHON) -m ruff check gptoss_images tests build.py
+	$(PYTHON) -m ruff check gptoss_images tests build.py bench
 	hadolint docker/*/Dockerfile
 	$(BUILD) render --check
 

@@ -198,7 +198,7 @@ def cmd_gpu_test(args: argparse.Namespace) -> int:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     tags.check_repository(args.registry)
-    published = pipeline.promote_all(engine.connect(), args.results, args.allow_gpu_skip)
+    published = pipeline.promote_all(engine.connect(), args.results, args.allow_no_gpu_check)
     for p in published:
         print(f"{p.profile:8} {'published' if p.ok else 'not published'}{': ' + p.detail if p.detail else ''}")
     return 0 if published and all(p.ok for p in published) else 1
@@ -345,8 +345,8 @@ def parser() -> argparse.ArgumentParser:
     p = add("promote", cmd_promote, "move the floating tag of each profile whose image and GPU check passed")
     p.add_argument("--results", type=Path, required=True, metavar="DIR")
     p.add_argument("--registry", required=True, metavar="HOST/REPO")
-    p.add_argument("--allow-gpu-skip", action="store_true",
-                   help="also publish profiles whose GPU check was skipped (no GPU runner)")
+    p.add_argument("--allow-no-gpu-check", action="store_true",
+                   help="also publish profiles whose GPU check did not run (no GPU here)")
     p = add("summary", cmd_summary, "markdown table of a run: profile, digest, size, build time, result")
     p.add_argument("--results", type=Path, required=True, metavar="DIR")
     p.add_argument("--output", metavar="FILE", help="append it to FILE too (e.g. $GITHUB_STEP_SUMMARY)")

@@ -104,7 +104,7 @@ def release(client: docker.DockerClient, profile: Profile, inputs: build.BuildIn
     return result, built
 
 
-def promote_all(client: docker.DockerClient, directory: Path, allow_gpu_skip: bool) -> list[results.PublishResult]:
+def promote_all(client: docker.DockerClient, directory: Path, allow_no_gpu_check: bool) -> list[results.PublishResult]:
     """Move the floating tag of each profile whose image was pushed and whose GPU check passed."""
     published = []
     for name in results.profiles_in(directory):
@@ -112,7 +112,7 @@ def promote_all(client: docker.DockerClient, directory: Path, allow_gpu_skip: bo
         status = gpu.status if gpu else "not run"
         if not image.ok or not image.immutable:
             outcome = results.PublishResult(name, False, "no image was pushed")
-        elif status != "passed" and not (status == "skipped" and allow_gpu_skip):
+        elif status != "passed" and not (status == "not run" and allow_no_gpu_check):
             outcome = results.PublishResult(name, False, f"GPU check {status}")
         else:
             try:
@@ -149,6 +149,7 @@ def table(outcomes: list[Outcome]) -> str:
                      b.image_id.split(":")[-1][:12] if b else "-",
                      f"{b.size / 1e9:.2f} GB" if b else "-",
                      f"{b.seconds:.1f} s" if b and b.seconds else "-",
-                     ", ".join(t.rsplit(":", 1)[-1] for t in b.tags) if b and o.ok else o.error.split("\n")[0][:80]))
+                     ", ".join(dict.fromkeys(t.rsplit(":", 1)[-1] for t in b.tags)) if b and o.ok
+                     else o.error.split("\n")[0][:80]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)

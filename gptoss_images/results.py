@@ -23,7 +23,7 @@ class ImageResult:
 @dataclass
 class GpuResult:
     profile: str
-    status: str  # passed, failed or skipped
+    status: str  # passed or failed (no file: the check did not run)
     detail: str = ""
 
 
@@ -69,5 +69,5 @@ def markdown(directory: Path) -> str:
         gpu_text = f"{gpu.status}" + (f" ({gpu.detail[:80]})" if gpu and gpu.detail else "") if gpu else "not run"
         rows.append(f"| {profile} | {image.digest[:19] or '-'} | "
                     f"{f'{image.size / 1e9:.2f} GB' if image.size else '-'} | "
-                    f"{f'{image.build_s:.0f} s' if image.build_s else '-'} | {gpu_text} | {result} |")
+                    f"{f'{image.build_s:.1f} s' if image.build_s else '-'} | {gpu_text} | {result} |")
     return "\n".join(rows) + "\n"

@@ -59,3 +59,4 @@ def registry(tmp_path_factory):
     yield f"127.0.0.1:{port}"
     process.terminate()
     process.wait(timeout=10)
+    shutil.rmtree(root, ignore_errors=True)  # gigabytes of pushed layers

@@ -286,3 +286,8 @@ def test_help_teaches_every_knob(capsys):
                  "GPTOSS_STRUCTURED_OUTPUT", "GPTOSS_MOE_ACTIVATION", "--dry-run", "--check", "examples:",
                  "max-throughput: best throughput per GPU"]:
         assert text in out
+
+
+def test_demo_tool_server_needs_gpt_oss(tmp_path, capsys):
+    _serve("h100", FakeMachine(_nvidia("nvidia-smi-h100.csv")), tmp_path, "--check", "--tool-server", "demo")
+    assert "FAIL  tools   --tool-server demo needs the gpt-oss package" in capsys.readouterr().out

@@ -6,6 +6,7 @@ shared memory, the model's files and harmony's vocabulary.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import subprocess
 from collections.abc import Callable, Mapping
@@ -16,7 +17,7 @@ from typing import Any
 from gptoss_images.launcher import gpus as gpu_probe
 from gptoss_images.launcher.plan import Plan
 
-NAMES = ["gpu", "arch", "count", "memory", "driver", "shm", "model", "vocab"]
+NAMES = ["gpu", "arch", "count", "memory", "driver", "shm", "model", "vocab", "tools"]
 VLLM_DEFAULT_UTILIZATION = 0.9
 
 
@@ -45,6 +46,8 @@ def run(profile: dict[str, Any], plan: Plan, environ: Mapping[str, str],
     results.append(_shm(plan, machine.shm_bytes()))
     results.append(_model_files(plan, environ))
     results.append(_vocab(profile, plan, environ))
+    if plan.settings.get("tool-server") == "demo":
+        results.append(_demo_tools())
     return results
 
 
@@ -148,6 +151,14 @@ def _vocab(profile: dict, plan: Plan, environ: Mapping[str, str]) -> Result:
         return Result("fail", "vocab", f"{path} has SHA-256 {digest[:12]}..., "
                                        f"expected {profile['harmony']['sha256'][:12]}...")
     return Result("pass", "vocab", f"{path} (SHA-256 checked)")
+
+
+def _demo_tools() -> Result:
+    if importlib.util.find_spec("gpt_oss") is not None:
+        return Result("pass", "tools", "gpt-oss's demo tools are installed")
+    return Result("fail", "tools", "--tool-server demo needs the gpt-oss package (Python 3.12 or later), "
+                                   "not in this image: give MCP servers (HOST:PORT,...) or add it "
+                                   "(FROM this image, RUN pip install gpt-oss)")
 
 
 def _shm_bytes() -> int | None:
