@@ -21,9 +21,9 @@ def ensure(version: str, index_url: str | None = None, extra_index_url: str | No
     python = venv / "bin" / "python"
     if (venv / ".complete").is_file():
         return python
-    uv = shutil.which("uv") or UserError("uv not found: pip install uv")
-    if isinstance(uv, UserError):
-        raise uv
+    uv = shutil.which("uv")
+    if uv is None:
+        raise UserError("uv not found: pip install uv (make deps installs it)")
     print(f"installing vllm=={version} into {venv} (once; about a minute)", file=sys.stderr)
     subprocess.run([uv, "venv", "-q", "--clear", "-p", sys.executable, str(venv)], check=True)
     command = [uv, "pip", "install", "-q", "--python", str(python), f"vllm=={version}"]
