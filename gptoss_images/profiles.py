@@ -69,10 +69,16 @@ def load(directory: Path = PROFILES_DIR) -> dict[str, Profile]:
 
 
 def get(name: str, directory: Path = PROFILES_DIR) -> Profile:
-    profiles = load(directory)
-    if name not in profiles:
-        raise UserError(f"unknown profile {name!r}; allowed: {', '.join(profiles)}")
-    return profiles[name]
+    return select([name], directory)[0]
+
+
+def select(names: list[str], directory: Path = PROFILES_DIR) -> list[Profile]:
+    """The named profiles, in that order (all of them if none is named)."""
+    loaded = load(directory)
+    unknown = [n for n in names if n not in loaded]
+    if unknown:
+        raise UserError(f"unknown profile {', '.join(map(repr, unknown))}; allowed: {', '.join(loaded)}")
+    return [loaded[n] for n in names] if names else list(loaded.values())
 
 
 def to_dict(profile: Profile) -> dict[str, Any]:

@@ -25,30 +25,41 @@ def push(client: docker.DockerClient, image_id: str, refs: list[str], quiet: boo
     image = client.images.get(image_id)
     for ref in refs:
         repo, tag = tags.split(ref)
+        fresh = ref not in image.tags
         image.tag(repo, tag)
-        started, digest, layers = time.monotonic(), None, {"pushed": 0, "exists": 0}
         try:
-            for chunk in client.api.push(repo, tag, stream=True, decode=True):
-                if "error" in chunk:
-                    raise PushFailed(f"push of {ref} failed: {chunk['error'].strip()}")
-                status = chunk.get("status", "")
-                if status == "Pushed":
-                    layers["pushed"] += 1
-                elif status == "Layer already exists":
-                    layers["exists"] += 1
-                digest = (chunk.get("aux") or {}).get("Digest", digest)
-        except docker.errors.APIError as exc:
-            raise PushFailed(f"push of {ref} failed: {exc.explanation or exc}") from None
-        if digest is None:
-            raise PushFailed(f"push of {ref} ended without a digest")
-        remote = registry_digest(client, ref)
-        if remote != digest:
-            raise PushFailed(f"push of {ref}: the registry has {remote}, the engine pushed {digest}")
-        digests[ref] = digest
-        if not quiet:
-            print(f"pushed {ref} {digest} ({layers['pushed']} layers sent, {layers['exists']} already "
-                  f"there, {time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
+            digests[ref] = _push_one(client, ref, repo, tag, quiet)
+        except PushFailed:
+            if fresh:  # leave no local tag behind for what did not reach the registry
+                client.images.remove(ref, noprune=True)
+            raise
     return digests
+
+
+def _push_one(client: docker.DockerClient, ref: str, repo: str, tag: str, quiet: bool) -> str:
+    """Push one tag; its digest, read back from the registry."""
+    started, digest, layers = time.monotonic(), None, {"pushed": 0, "exists": 0}
+    try:
+        for chunk in client.api.push(repo, tag, stream=True, decode=True):
+            if "error" in chunk:
+                raise PushFailed(f"push of {ref} failed: {chunk['error'].strip()}")
+            status = chunk.get("status", "")
+            if status == "Pushed":
+                layers["pushed"] += 1
+            elif status == "Layer already exists":
+                layers["exists"] += 1
+            digest = (chunk.get("aux") or {}).get("Digest", digest)
+    except docker.errors.APIError as exc:
+        raise PushFailed(f"push of {ref} failed: {exc.explanation or exc}") from None
+    if digest is None:
+        raise PushFailed(f"push of {ref} ended without a digest")
+    remote = registry_digest(client, ref)
+    if remote != digest:
+        raise PushFailed(f"push of {ref}: the registry has {remote}, the engine pushed {digest}")
+    if not quiet:
+        print(f"pushed {ref} {digest} ({layers['pushed']} layers sent, {layers['exists']} already "
+              f"there, {time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
+    return digest
 
 
 def promote(client: docker.DockerClient, immutable: str, floating: str) -> str:

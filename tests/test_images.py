@@ -41,6 +41,17 @@ def client() -> docker.DockerClient:
     return engine.connect()  # a UserError here fails every test: loudly, never skipped
 
 
+@pytest.fixture(scope="session", autouse=True)
+def remove_test_tags(client):
+    """At the end, remove every tag the tests made (pushes to test registries included);
+    the layers stay as build cache."""
+    yield
+    for image in client.images.list():
+        for tag in image.tags:
+            if tag.startswith(("127.0.0.1:", f"{REPO_NAME}:")):
+                client.images.remove(tag, noprune=True)
+
+
 @pytest.fixture(scope="session")
 def ca_bundle(tmp_path_factory) -> Path:
     """The host's CA bundle (containers need it to reach PyPI here) with a marker line."""
@@ -214,7 +225,7 @@ def test_push_verifies_digests_and_a_sibling_sends_only_its_own_layers(client, h
                 client.images.remove(tag, noprune=True)
 
 
-def test_bad_inputs_are_one_clear_line(h100):
+def test_bad_inputs_are_one_clear_line(client, h100):
     unknown = run_build("build", "h1000", "--repo", REPO_NAME)
     assert unknown.returncode == 2 and unknown.stderr.startswith("error: unknown profile 'h1000'")
     invalid = run_build("push", "h100", "--registry", "Local Host/x")
@@ -223,6 +234,7 @@ def test_bad_inputs_are_one_clear_line(h100):
     assert unreachable.returncode == 1 and "Traceback" not in unreachable.stderr
     assert "error: push of 127.0.0.1:9/gptoss:gptoss-h100-vllm0.10.2-" in unreachable.stderr
     assert "connection refused" in unreachable.stderr
+    assert not [t for i in client.images.list() for t in i.tags if t.startswith("127.0.0.1:9/")]  # nothing tagged
 
 
 def test_engine_not_running_is_one_clear_line(tmp_path):
