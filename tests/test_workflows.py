@@ -27,10 +27,10 @@ MAKE_TARGETS = {
 # build.py commands the workflows use, and the tests that run them
 BUILD_COMMANDS = {
     "list": "test_github_output_lists_the_matrix",
-    "release": "test_images.py::test_make_nightly_from_a_clean_clone (scripts/nightly.sh)",
-    "gpu-test": "test_images.py::test_gpu_test_serves_and_chats_with_a_stub_server",
-    "promote": "test_images.py::test_make_nightly_from_a_clean_clone",
-    "summary": "test_images.py::test_make_nightly_from_a_clean_clone",
+    "release": "test_publish.py::test_make_nightly_from_a_clean_clone (scripts/nightly.sh)",
+    "gpu-test": "test_publish.py::test_gpu_test_serves_and_chats_with_a_stub_server",
+    "promote": "test_publish.py::test_make_nightly_from_a_clean_clone",
+    "summary": "test_publish.py::test_make_nightly_from_a_clean_clone",
 }
 SAMPLE = {"matrix.profile": "h100", "inputs.profiles": ""}
 

@@ -1,0 +1,108 @@
+"""Publishing: a real registry takes the images, digests are read back, floating tags
+move only for green profiles, and `make nightly` runs the workflow's commands here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import docker
+import pytest
+
+from tests.conftest import REPO, run_build
+from tests.images import REPO_NAME, ROCM_STANDIN
+
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("remove_test_tags")]
+
+
+def test_push_verifies_digests_and_a_sibling_sends_only_its_own_layers(client, h100, h200, registry):
+    target = f"{registry}/gptoss"
+    result = run_build("push", "h100", "--registry", target, "--repo", REPO_NAME)
+    assert result.returncode == 0, result.stderr[-2000:]
+    pushed = [line for line in result.stderr.splitlines() if line.startswith("pushed ")]
+    assert [p.split()[1].rsplit(":", 1)[1] for p in pushed][-1] == "gptoss-h100"  # floating tag last
+    sibling = run_build("push", "h200", "--registry", target, "--repo", REPO_NAME)
+    assert sibling.returncode == 0, sibling.stderr[-2000:]
+    first = next(line for line in sibling.stderr.splitlines() if line.startswith("pushed "))
+    assert "(1 layers sent, " in first and "already there" in first
+    ref = f"{target}:gptoss-h200"
+    digest = client.images.get_registry_data(ref).id
+    assert digest in sibling.stderr
+    client.images.remove(ref, noprune=True)
+    assert client.images.pull(ref).id == h200[0].id  # pull back: the same image
+    for image in (h100[0], h200[0]):
+        for tag in client.images.get(image.id).tags:
+            if tag.startswith(registry):
+                client.images.remove(tag, noprune=True)
+
+
+def test_bad_inputs_are_one_clear_line(client, h100):
+    unknown = run_build("build", "h1000", "--repo", REPO_NAME)
+    assert unknown.returncode == 2 and unknown.stderr.startswith("error: unknown profile 'h1000'")
+    invalid = run_build("push", "h100", "--registry", "Local Host/x")
+    assert invalid.returncode == 2 and "not a valid image repository" in invalid.stderr
+    unreachable = run_build("push", "h100", "--registry", "127.0.0.1:9/gptoss", "--repo", REPO_NAME)
+    assert unreachable.returncode == 1 and "Traceback" not in unreachable.stderr
+    assert "error: push of 127.0.0.1:9/gptoss:gptoss-h100-vllm0.10.2-" in unreachable.stderr
+    assert "connection refused" in unreachable.stderr
+    assert not [t for i in client.images.list() for t in i.tags if t.startswith("127.0.0.1:9/")]  # nothing tagged
+
+
+def test_gpu_test_serves_and_chats_with_a_stub_server(stub_server_image, tmp_path):
+    ok = run_build("gpu-test", "h100", "--image", stub_server_image, "--without-gpu",
+                   "--env", "GPTOSS_SKIP_CHECKS=all", "--results", str(tmp_path))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "[h100] gpu-test passed: served openai/gpt-oss-20b: 'Hello'" in ok.stdout
+    assert json.loads((tmp_path / "h100.gpu.json").read_text())["status"] == "passed"
+    broken = run_build("gpu-test", "h100", "--image", stub_server_image, "--without-gpu",
+                       "--env", "GPTOSS_MODEL=nope", "--results", str(tmp_path))
+    assert broken.returncode == 1 and "gpu-test FAILED: the server exited" in broken.stdout
+    assert "GPTOSS_MODEL/--model='nope'" in broken.stdout
+
+
+def test_promote_moves_only_green_profiles(client, h200, registry, tmp_path):
+    from gptoss_images import results
+    repo = f"{registry}/promote"
+    assert run_build("push", "h200", "--registry", repo, "--repo", REPO_NAME).returncode == 0
+    immutable = next(t for t in client.images.get(h200[0].id).tags
+                     if t.startswith(repo) and not t.endswith(":gptoss-h200"))
+    floating = f"{repo}:gptoss-h200-rc"
+    results.write(tmp_path, results.ImageResult("h200", True, immutable, floating, "sha256:x", 1, 1.0))
+    results.write(tmp_path, results.GpuResult("h200", "passed", "served"))
+    results.write(tmp_path, results.ImageResult("a100", True, immutable, f"{repo}:gptoss-a100-rc"))
+    results.write(tmp_path, results.GpuResult("a100", "failed", "--check failed: FAIL gpu"))
+    results.write(tmp_path, results.ImageResult("mi300x", False, error="[mi300x] smoke test failed: vocab"))
+    result = run_build("promote", "--results", str(tmp_path), "--registry", repo)
+    assert result.returncode == 1
+    assert "h200     published" in result.stdout
+    assert "a100     not published: GPU check failed" in result.stdout
+    assert "mi300x   not published: no image was pushed" in result.stdout
+    assert client.images.get_registry_data(floating).id == client.images.get_registry_data(immutable).id
+    with pytest.raises(docker.errors.APIError):
+        client.images.get_registry_data(f"{repo}:gptoss-a100-rc")
+    summary = run_build("summary", "--results", str(tmp_path), "--output", str(tmp_path / "summary.md"))
+    assert "| mi300x | - | - | - | not run | failed: [mi300x] smoke test failed: vocab |" in summary.stdout
+    assert f"| h200 | sha256:x | 0.00 GB | 1.0 s | passed (served) | published {floating} |" in summary.stdout
+    assert (tmp_path / "summary.md").read_text().startswith("## gptoss-images")
+
+
+def test_make_nightly_from_a_clean_clone(client, h100, h200, mi300x, registry, ca_bundle, tmp_path):
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    results_dir = tmp_path / "results"
+    target = f"{registry}/nightly"
+    done = subprocess.run(
+        ["make", "-C", str(clone), "nightly", "NIGHTLY_SETUP=bases", "NIGHTLY_PROFILES=h100 h200 mi300x",
+         f"NIGHTLY_REGISTRY={target}", f"NIGHTLY_RESULTS={results_dir}", f"NIGHTLY_CA_BUNDLE={ca_bundle}",
+         f"NIGHTLY_ROCM_BASE={ROCM_STANDIN}"], capture_output=True, text=True, timeout=3000)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "no GPU on this machine: no GPU check; publishing without it" in done.stdout
+    for profile in ("h100", "h200", "mi300x"):
+        row = next(line for line in done.stdout.splitlines() if line.startswith(f"| {profile} |"))
+        assert f"| not run | published {target}:gptoss-{profile} |" in row
+        image = json.loads((results_dir / f"{profile}.json").read_text())
+        assert client.images.get_registry_data(image["floating"]).id == image["digest"]
+    for image in client.images.list(name="gptoss-images"):
+        for tag in image.tags:
+            if tag.split(":")[1].startswith(("gptoss-h100", "gptoss-h200", "gptoss-mi300x")):
+                client.images.remove(tag, noprune=True)
