@@ -112,6 +112,9 @@ def cmd_gpu_test(args: argparse.Namespace) -> int:
             results.write(args.results, results.GpuResult(profile.name, "failed", "no image"))
             return 1
     image = image or tags.floating(args.repo, profile.name)
+    bad = [item for item in args.env if "=" not in item]
+    if bad:
+        raise UserError(f"--env {bad[0]!r}: expected NAME=VALUE")
     env = dict(item.split("=", 1) for item in args.env)
     outcome = gpu_test.run(client, image, profile, with_gpu=not args.without_gpu, env=env)
     print(f"[{profile.name}] gpu-test {'passed' if outcome.ok else 'FAILED'}: {outcome.detail}")
@@ -123,7 +126,7 @@ def cmd_gpu_test(args: argparse.Namespace) -> int:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     tags.check_repository(args.registry)
-    published = pipeline.promote_all(engine.connect(), args.results, args.allow_no_gpu_check)
+    published = pipeline.promote_all(engine.connect(), args.results, args.registry, args.allow_no_gpu_check)
     for p in published:
         print(f"{p.profile:8} {'published' if p.ok else 'not published'}{': ' + p.detail if p.detail else ''}")
     return 0 if published and all(p.ok for p in published) else 1

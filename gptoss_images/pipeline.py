@@ -104,14 +104,19 @@ def release(client: docker.DockerClient, profile: Profile, inputs: build.BuildIn
     return result, built
 
 
-def promote_all(client: docker.DockerClient, directory: Path, allow_no_gpu_check: bool) -> list[results.PublishResult]:
-    """Move the floating tag of each profile whose image was pushed and whose GPU check passed."""
+def promote_all(client: docker.DockerClient, directory: Path, registry_repo: str,
+                allow_no_gpu_check: bool) -> list[results.PublishResult]:
+    """Move the floating tag of each profile whose image was pushed to `registry_repo` and whose
+    GPU check passed."""
     published = []
     for name in results.profiles_in(directory):
         image, gpu = results.read(directory, name, "image"), results.read(directory, name, "gpu")
         status = gpu.status if gpu else "not run"
         if not image.ok or not image.immutable:
             outcome = results.PublishResult(name, False, "no image was pushed")
+        elif not image.immutable.startswith(f"{registry_repo}:"):
+            outcome = results.PublishResult(name, False, f"pushed to {tags.split(image.immutable)[0]}, "
+                                                         f"not {registry_repo}")
         elif status != "passed" and not (status == "not run" and allow_no_gpu_check):
             outcome = results.PublishResult(name, False, f"GPU check {status}")
         else:
