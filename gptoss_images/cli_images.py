@@ -73,7 +73,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     client = engine.connect()
 
     def step(profile: Profile) -> Outcome:
-        digests = pipeline.push_existing(client, profile, args.repo, args.registry, args.quiet)
+        _, digests = pipeline.push_existing(client, profile, args.repo, args.registry, args.quiet)
         image = pipeline.local_image(client, profile, args.repo)
         return Outcome(profile.name, True, Built(profile.name, image.id, 0.0, image.attrs["Size"],
                                                  list(digests)), digests=digests)

@@ -73,13 +73,15 @@ def test_existing(client: docker.DockerClient, profile: Profile, repo: str, quie
 
 
 def push_existing(client: docker.DockerClient, profile: Profile, repo: str, registry_repo: str,
-                  quiet: bool = False, hold_floating: bool = False) -> dict[str, str]:
+                  quiet: bool = False, hold_floating: bool = False) -> tuple[list[str], dict[str, str]]:
     """Push the image tagged REPO:gptoss-<profile> as REGISTRY_REPO's immutable, then floating tag
-    (with `hold_floating`, the immutable tag alone: the floating one moves at `promote`)."""
+    (with `hold_floating`, the immutable tag alone: the floating one moves at `promote`).
+
+    Returns both registry tags, read from the image's own labels, and the digests pushed."""
     tags.check_repository(registry_repo)
     image = local_image(client, profile, repo)
     refs = tags.all_tags(registry_repo, release_from_labels(image.labels))
-    return registry.push(client, image.id, refs[:1] if hold_floating else refs, quiet)
+    return refs, registry.push(client, image.id, refs[:1] if hold_floating else refs, quiet)
 
 
 def release(client: docker.DockerClient, profile: Profile, inputs: build.BuildInputs, repo: str,
@@ -92,13 +94,12 @@ def release(client: docker.DockerClient, profile: Profile, inputs: build.BuildIn
         return results.ImageResult(profile.name, False, error=str(exc)), None
     result = results.ImageResult(profile.name, True, size=built.size, build_s=round(built.seconds, 1))
     if registry_repo:
-        refs = tags.all_tags(registry_repo, release_of(profile))
-        result.immutable, result.floating = refs
         try:
-            digests = push_existing(client, profile, repo, registry_repo, quiet, hold_floating)
+            refs, digests = push_existing(client, profile, repo, registry_repo, quiet, hold_floating)
         except UserError as exc:
             result.ok, result.error = False, str(exc)
             return result, built
+        result.immutable, result.floating = refs
         result.digest = digests[result.immutable]
         built.tags += list(digests)
     return result, built

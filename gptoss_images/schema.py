@@ -8,6 +8,7 @@ so a new field is declared once.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -146,7 +147,7 @@ def check(tp: Any, value: Any, path: str, partial: bool, problems: list[Problem]
             value = {shorthand: value}
         if not isinstance(value, dict):
             return bad(f"must be a mapping with keys {_names(tp)}; got {_show(value)}")
-        hints = typing.get_type_hints(tp, include_extras=True)
+        hints = _hints(tp)
         fields = {f.name: f for f in dataclasses.fields(tp) if "derived" not in f.metadata}
         out: dict[str, Any] = {}
         ok = True
@@ -215,6 +216,11 @@ def check(tp: Any, value: Any, path: str, partial: bool, problems: list[Problem]
     if isinstance(tp, type) and isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
         return value
     return bad(f"must be {getattr(tp, '__name__', tp)}; got {_show(value)}")
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls, include_extras=True)
 
 
 def _names(cls: type) -> str:
