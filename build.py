@@ -5,7 +5,7 @@ Run `python build.py --help` for the commands.
 """
 import sys
 
-from gptoss_images.cli import main
+from gptoss_images.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -27,7 +27,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from gptoss_images import build, engine, profiles, registry, render  # noqa: E402
+from gptoss_images.image import build, engine  # noqa: E402
+from gptoss_images.profiles import catalog  # noqa: E402
+from gptoss_images.publish import registry  # noqa: E402
+from gptoss_images.render import outputs  # noqa: E402
 
 BASE = "gptoss-test/debian:bookworm"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -57,11 +60,10 @@ def quick(runs: int) -> dict:
         stub.write_text("#!/bin/sh\nexit 0\n")
         stub.chmod(0o755)
         launcher_env = {**env, "PATH": f"{stub_dir}:{env['PATH']}", "GPTOSS_SKIP_CHECKS": "all",
-                        "GPTOSS_PROFILE": str(REPO / "docker/h100/profile.json"),
-                        "GPTOSS_CONFIG_DIR": str(Path(stub_dir, "config"))}
-        # The image's entrypoint, run from its build context, ending in exec of a stub `vllm`.
+                        "GPTOSS_PROFILE": str(REPO / "docker/h100/profile.json"), "PYTHONPATH": str(REPO)}
+        # The image's entrypoint script, ending in exec of a stub `vllm`.
         out["launcher_start_to_exec"] = {
-            **repeat([sys.executable, str(REPO / "docker/h100/gptoss-serve")], launcher_env, runs),
+            **repeat([sys.executable, str(REPO / "bin/gptoss-serve")], launcher_env, runs),
             "target_s": 0.3}
     return out
 
@@ -73,7 +75,7 @@ def du(path: Path) -> int:
 
 def floor() -> dict:
     """The same pinned stack, same installer, fresh venv and cold cache, no Docker."""
-    pin = profiles.load()["h100"].stack
+    pin = catalog.load()["h100"].stack
     with tempfile.TemporaryDirectory(dir=REPO / ".cache") as tmp:
         venv, cache = Path(tmp, "venv"), Path(tmp, "uv-cache")
         env = {**os.environ, "UV_CACHE_DIR": str(cache), "SSL_CERT_FILE": str(HOST_CA)}
@@ -85,9 +87,9 @@ def floor() -> dict:
         return {"install_s": round(seconds, 1), "venv_bytes": du(venv)}
 
 
-def build_once(client, name: str, inputs: build.BuildInputs, docker_dir: Path = render.DOCKER_DIR,
-               directory: Path = profiles.PROFILES_DIR) -> build.Built:
-    profile = profiles.load(directory)[name]
+def build_once(client, name: str, inputs: build.BuildInputs, docker_dir: Path = outputs.DOCKER_DIR,
+               directory: Path = catalog.PROFILES_DIR) -> build.Built:
+    profile = catalog.load(directory)[name]
     built = build.build(client, profile, inputs, {"io.gptoss.bench": "1"}, quiet=True, docker_dir=docker_dir)
     client.images.get(built.image_id).tag(BENCH_REPO, name)
     return built
@@ -135,13 +137,13 @@ def full(runs: int) -> dict:
     samples = []
     with tempfile.TemporaryDirectory() as tmp:
         prof_dir, docker_dir = Path(tmp, "profiles"), Path(tmp, "docker")
-        shutil.copytree(profiles.PROFILES_DIR, prof_dir)
+        shutil.copytree(catalog.PROFILES_DIR, prof_dir)
         source = (prof_dir / "h100.yaml").read_text()
         for i in range(runs):
             (prof_dir / "h100.yaml").write_text(source + f"serve: {{config: {{max-model-len: {20000 + i}}}}}\n")
             started = time.perf_counter()
-            profile = profiles.load(prof_dir)["h100"]
-            render.write("h100", render.render(profile), docker_dir)
+            profile = catalog.load(prof_dir)["h100"]
+            outputs.write(outputs.compute({"h100": profile}, None, docker_dir), docker_dir)
             build_once(client, "h100", inputs, docker_dir, prof_dir)
             samples.append(time.perf_counter() - started)
     out["one_line_rebuild"] = {**stats(samples), "share_of_cold": round(statistics.median(samples) / cold.seconds, 4),

@@ -4,6 +4,7 @@
 # Without a GPU no GPU check runs, and promote is told to publish without one.
 set -uo pipefail
 registry=${NIGHTLY_REGISTRY:-127.0.0.1:5000/gptoss}
+repo=${NIGHTLY_REPO:-gptoss-images}
 results=${NIGHTLY_RESULTS:-results}
 profiles=${NIGHTLY_PROFILES:-$(python3 build.py list | awk 'NR > 1 {print $1}')}
 cuda_base=${NIGHTLY_CUDA_BASE:-gptoss-test/debian:bookworm}
@@ -16,15 +17,16 @@ cuda=() rocm=()
 for p in $profiles; do
     if [ "$(family "$p")" = rocm ]; then rocm+=("$p"); else cuda+=("$p"); fi
 done
-flags=(--registry "$registry" --hold-floating --results "$results" --quiet --ca-bundle "$ca")
+flags=(--registry "$registry" --repo "$repo" --hold-floating --results "$results" --quiet --ca-bundle "$ca")
 status=0
 [ ${#cuda[@]} -gt 0 ] && { python3 build.py release "${cuda[@]}" --base-image "$cuda_base" "${flags[@]}" || status=1; }
 if [ ${#rocm[@]} -gt 0 ]; then
     rocm_base=${NIGHTLY_ROCM_BASE:-}
     if [ -z "$rocm_base" ]; then
         # No rocm/vllm-dev here: a stand-in made from a CUDA image that holds vLLM.
-        source_image=$(docker images --format '{{.Repository}}:{{.Tag}}' | grep -m1 ':gptoss-h100$' || true)
-        [ -n "$source_image" ] || { python3 build.py build h100 --base-image "$cuda_base" --ca-bundle "$ca" --quiet && source_image=gptoss-images:gptoss-h100; }
+        source_image=$repo:gptoss-h100
+        docker image inspect "$source_image" >/dev/null 2>&1 \
+            || python3 build.py build h100 --repo "$repo" --base-image "$cuda_base" --ca-bundle "$ca" --quiet
         rocm_base=$(scripts/rocm-standin.sh "$source_image")
     fi
     python3 build.py release "${rocm[@]}" --base-image "rocm=$rocm_base" "${flags[@]}" || status=1

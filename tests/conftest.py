@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gptoss_images import profiles, vllm_env
+from gptoss_images.profiles import catalog
+from gptoss_images.vllm import install
 
 REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = ["tests.images"]
@@ -26,11 +27,11 @@ def run_build(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
 def profiles_dir(tmp_path: Path) -> Path:
     """A scratch copy of profiles/ to break."""
     target = tmp_path / "profiles"
-    shutil.copytree(profiles.PROFILES_DIR, target)
+    shutil.copytree(catalog.PROFILES_DIR, target)
     return target
 
 
 @pytest.fixture(scope="session")
 def vllm_python() -> Path:
     """Python of a venv with the pinned vLLM, installed on first use (never skipped)."""
-    return vllm_env.ensure(PINNED_VLLM)
+    return install.ensure(PINNED_VLLM)

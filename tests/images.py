@@ -19,7 +19,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from gptoss_images import engine
+from gptoss_images.image import engine
 from tests.conftest import REPO, run_build
 
 REPO_NAME = "gptoss-test/images"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gptoss_images import profiles
+from gptoss_images.profiles import catalog
 from tests.conftest import REPO, run_build
 from tests.images import BASE, CA_MARKER, REPO_NAME, build_cli
 
@@ -35,7 +35,7 @@ def test_build_streams_each_step_and_ends_with_a_table(h100):
 
 def test_tags_and_labels(h100):
     image, _, _ = h100
-    profile = profiles.load()["h100"]
+    profile = catalog.load()["h100"]
     revision = image.labels["org.opencontainers.image.revision"]  # HEAD when it was built
     assert subprocess.run(["git", "cat-file", "-e", f"{revision}^{{commit}}"], cwd=REPO).returncode == 0
     immutable = [t for t in image.tags if t != f"{REPO_NAME}:gptoss-h100"]
@@ -43,7 +43,7 @@ def test_tags_and_labels(h100):
     assert immutable[0].startswith(f"{REPO_NAME}:gptoss-h100-vllm0.10.2-")
     assert immutable[0].endswith(revision[:12])
     labels = image.labels
-    assert labels["io.gptoss.profile-hash"] == profiles.content_hash(profile)
+    assert labels["io.gptoss.profile-hash"] == catalog.content_hash(profile)
     assert labels["io.gptoss.base-image"] == BASE and labels["io.gptoss.vllm-version"] == "0.10.2"
     assert labels["org.opencontainers.image.title"] == "gptoss-h100"
     assert image.attrs["Config"]["Entrypoint"] == ["gptoss-serve"]
@@ -53,15 +53,15 @@ def test_image_runs_its_launcher(client, h100):
     image, _, _ = h100
     out = client.containers.run(image.id, ["--dry-run", "--scenario", "max-throughput"], remove=True,
                                 network_mode="none").decode()
-    assert "vllm serve openai/gpt-oss-120b --config /tmp/gptoss/vllm-h100.yaml --tensor-parallel-size 1 " \
-           "--max-num-seqs 512 --gpu-memory-utilization 0.95 --max-num-batched-tokens 1024" in out
+    assert "vllm serve openai/gpt-oss-120b --tensor-parallel-size 1 " in out
+    assert "--max-num-seqs 512 --gpu-memory-utilization 0.95 --max-num-batched-tokens 1024" in out
 
 
 def test_sibling_shares_every_heavy_layer(h100, h200):
     first, second = h100[0], h200[0]
     a, b = first.attrs["RootFS"]["Layers"], second.attrs["RootFS"]["Layers"]
     shared = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
-    assert shared >= 5  # base, system packages, the vLLM stack, the vocabulary, the launcher
+    assert shared >= 6  # base, system packages, the vLLM stack, the vocabulary, the launcher
     assert len(a) - shared <= 1 and len(b) - shared <= 1  # only the profile layer differs
     first_steps = {h["Id"] for h in first.history()}
     own = sum(h["Size"] for h in second.history() if h["Id"] not in first_steps)
@@ -103,7 +103,7 @@ def test_failed_smoke_test_leaves_no_tag_and_the_old_one_untouched(client, mi300
 
 def test_failing_run_step_shows_the_step_and_its_output(client, base, tmp_path):
     profiles_dir, docker_dir = tmp_path / "profiles", tmp_path / "docker"
-    shutil.copytree(profiles.PROFILES_DIR, profiles_dir)
+    shutil.copytree(catalog.PROFILES_DIR, profiles_dir)
     (profiles_dir / "a100.yaml").write_text((profiles_dir / "a100.yaml").read_text()
                                             + "stack: {installer: uv==0.0.0}\n")
     assert run_build("--profiles-dir", str(profiles_dir), "--docker-dir", str(docker_dir), "render").returncode == 0
@@ -130,14 +130,53 @@ def test_engine_not_running_is_one_clear_line(tmp_path):
 def test_dockerfile_builds_with_the_classic_builder_and_buildkit(client, base, tiny_index, builder):
     tag = f"gptoss-test/builders:{builder}"
     args = ["--network", "host", "--build-arg", f"BASE_IMAGE={base}", "--build-arg", f"PIP_INDEX_URL={tiny_index}",
-            "-t", tag, str(REPO / "docker" / "h100")]
+            "-f", "docker/h100/Dockerfile", "-t", tag, "."]
     env = {**os.environ, "DOCKER_BUILDKIT": "1" if builder == "buildkit" else "0"}
     docker_cli = "/usr/bin/docker" if Path("/usr/bin/docker").is_file() else "docker"  # Debian's CLI has BuildKit
-    done = subprocess.run([docker_cli, "build", *args], env=env, capture_output=True, text=True, timeout=1200)
+    done = subprocess.run([docker_cli, "build", *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=1200)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     try:
         out = client.containers.run(tag, ["--dry-run"], remove=True, network_mode="none").decode()
-        assert "vllm serve openai/gpt-oss-120b --config /tmp/gptoss/vllm-h100.yaml" in out
+        assert "vllm serve openai/gpt-oss-120b --tensor-parallel-size 2" in out
         assert client.images.get(tag).attrs["Config"]["Entrypoint"] == ["gptoss-serve"]
     finally:
         client.images.remove(tag, noprune=True)
+
+
+def test_readme_plain_docker_build_line_runs_as_written_and_shares_the_builders_layers(client, h100, base,
+                                                                                       ca_bundle, tmp_path):
+    """The README's line for users without Python, run exactly as written from a copy of the checkout
+    (the CA bundle in build-certs/, the documented base present): the same bytes give the same layers."""
+    readme = (REPO / "README.md").read_text()
+    line = next(x.strip() for x in readme.splitlines() if x.strip().startswith("DOCKER_BUILDKIT=0 docker build -f"))
+    dockerfile = line.split(" -f ")[1].split()[0]
+    assert line in (REPO / dockerfile).read_text(), "the Dockerfile's header shows the same line"
+    tag = line.split(" -t ")[1].split()[0]
+    default_base = next(x.split("=", 1)[1] for x in (REPO / dockerfile).read_text().splitlines()
+                        if x.startswith("ARG BASE_IMAGE="))
+    existing = {t for image in client.images.list() for t in image.tags}
+    assert f"{tag}:latest" not in existing, f"{tag} exists already: remove it, this test makes it"
+    copy = tmp_path / "checkout"
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.split()
+    for rel in listed:
+        if (REPO / rel).is_file():
+            (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, copy / rel)
+    shutil.copy(ca_bundle, copy / "build-certs" / "extra-ca.pem")
+    made_base = default_base not in existing
+    if made_base:  # the stand-in, under the documented name, for as long as the test runs
+        client.images.get(base).tag(*default_base.rsplit(":", 1))
+    try:
+        done = subprocess.run(["bash", "-c", line], cwd=copy, capture_output=True, text=True, timeout=1800)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        plain = client.images.get(tag)
+        ours = h100[0].attrs["RootFS"]["Layers"]
+        assert plain.attrs["RootFS"]["Layers"][:len(ours) - 1] == ours[:-1]
+        assert done.stdout.count("Using cache") >= 8, done.stdout[-3000:]
+    finally:
+        if f"{tag}:latest" in {t for image in client.images.list() for t in image.tags}:
+            client.images.remove(tag, noprune=True)
+        if made_base:
+            client.images.remove(default_base, noprune=True)

@@ -8,112 +8,110 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from gptoss_images.launcher import checks, gpus
 from gptoss_images.launcher.main import main
 from tests.conftest import REPO
 
 FIXTURES = REPO / "tests" / "fixtures" / "gpus"
-HOPPER_YAML = {"async-scheduling": True, "no-enable-prefix-caching": True, "cuda-graph-sizes": 2048,
-               "max-num-batched-tokens": 8192, "max-model-len": 10240}
+HOPPER = {"async-scheduling": True, "no-enable-prefix-caching": True, "cuda-graph-sizes": "2048",
+          "max-num-batched-tokens": "8192", "max-model-len": "10240"}
 BLACKWELL_COMPILATION = {"pass_config": {"enable_fi_allreduce_fusion": True, "enable_noop": True},
                          "custom_ops": ["+rms_norm"], "cudagraph_mode": "FULL_AND_PIECEWISE"}
 
 
+def flags(argv: list[str]) -> dict:
+    """`--name value` and `--name` (True) pairs after `vllm serve MODEL`, JSON values decoded."""
+    found, rest = {}, argv[3:]
+    for i, arg in enumerate(rest):
+        if arg.startswith("--"):
+            value = rest[i + 1] if i + 1 < len(rest) and not rest[i + 1].startswith("--") else True
+            found[arg[2:]] = json.loads(value) if isinstance(value, str) and value.startswith("{") else value
+    return found
 
 
-def dry_run(capsys, profile: str, *args: str, env: dict | None = None, tmp_path: Path) -> dict:
-    environ = {"GPTOSS_PROFILE": str(REPO / "docker" / profile / "profile.json"),
-               "GPTOSS_CONFIG_DIR": str(tmp_path), **(env or {})}
+def dry_run(capsys, profile: str, *args: str, env: dict | None = None) -> dict:
+    environ = {"GPTOSS_PROFILE": str(REPO / "docker" / profile / "profile.json"), **(env or {})}
     assert main(["--dry-run", "--json", *args], environ) == 0
     plan = json.loads(capsys.readouterr().out)
-    if "--config" in plan["argv"]:
-        written = yaml.safe_load(Path(plan["config_file"]).read_text())
-        plan["written"] = {k: json.loads(v) if k == "compilation-config" else v for k, v in written.items()}
+    plan["flags"] = flags(plan["argv"])
     return plan
 
 
-def test_h200_reproduces_the_recipes_hopper_launch(capsys, tmp_path):
-    plan = dry_run(capsys, "h200", "--scenario", "max-throughput", tmp_path=tmp_path)
-    assert plan["argv"] == ["vllm", "serve", "openai/gpt-oss-120b", "--config", plan["config_file"],
-                            "--tensor-parallel-size", "1", "--max-num-seqs", "512"]
-    assert plan["written"] == HOPPER_YAML
+def test_h200_reproduces_the_recipes_hopper_launch(capsys):
+    plan = dry_run(capsys, "h200", "--scenario", "max-throughput")
+    assert plan["argv"][:5] == ["vllm", "serve", "openai/gpt-oss-120b", "--tensor-parallel-size", "1"]
+    assert plan["flags"] == {"tensor-parallel-size": "1", **HOPPER, "max-num-seqs": "512"}
 
 
-def test_h100_reproduces_the_recipe_with_its_h100_memory_fixes(capsys, tmp_path):
-    plan = dry_run(capsys, "h100", "--scenario", "max-throughput", tmp_path=tmp_path)
-    assert plan["argv"][5:] == ["--tensor-parallel-size", "1", "--max-num-seqs", "512",
-                                "--gpu-memory-utilization", "0.95", "--max-num-batched-tokens", "1024"]
-    assert plan["written"] == {k: v for k, v in HOPPER_YAML.items() if k != "max-num-batched-tokens"}
-    tp2 = dry_run(capsys, "h100", tmp_path=tmp_path)
-    utilization = float(tp2["argv"][tp2["argv"].index("--gpu-memory-utilization") + 1])
-    assert tp2["tensor_parallel_size"] == 2 and utilization < 0.95
+def test_h100_reproduces_the_recipe_with_its_h100_memory_fixes(capsys):
+    plan = dry_run(capsys, "h100", "--scenario", "max-throughput")
+    assert plan["argv"][-6:] == ["--max-num-seqs", "512", "--gpu-memory-utilization", "0.95",
+                                 "--max-num-batched-tokens", "1024"]
+    assert plan["argv"].count("--max-num-batched-tokens") == 1
+    tp2 = dry_run(capsys, "h100")
+    assert tp2["tensor_parallel_size"] == 2 and float(tp2["flags"]["gpu-memory-utilization"]) < 0.95
 
 
-def test_b200_reproduces_the_recipes_blackwell_launch(capsys, tmp_path):
-    plan = dry_run(capsys, "b200", "--scenario", "max-throughput", "--moe-activation", "mxfp8",
-                   tmp_path=tmp_path)
-    assert plan["argv"] == ["vllm", "serve", "openai/gpt-oss-120b", "--config", plan["config_file"],
-                            "--tensor-parallel-size", "1", "--max-num-seqs", "512"]
-    assert plan["written"] == {**HOPPER_YAML, "compilation-config": BLACKWELL_COMPILATION}
+def test_b200_reproduces_the_recipes_blackwell_launch(capsys):
+    plan = dry_run(capsys, "b200", "--scenario", "max-throughput", "--moe-activation", "mxfp8")
+    assert plan["flags"] == {"tensor-parallel-size": "1", **HOPPER, "compilation-config": BLACKWELL_COMPILATION,
+                             "max-num-seqs": "512"}
     assert plan["env"]["VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8"] == "1"
     assert plan["env"]["VLLM_FLASHINFER_ALLREDUCE_FUSION_THRESHOLDS_MB"] == '{"2":32,"4":32,"8":8}'
     assert "VLLM_USE_FLASHINFER_MOE_MXFP4_BF16" not in plan["env"]
 
 
-def test_b200_defaults_to_bf16_moe_and_unsets_the_other_choice(capsys, tmp_path):
-    plan = dry_run(capsys, "b200", tmp_path=tmp_path)
+def test_b200_defaults_to_bf16_moe_and_unsets_the_other_choice(capsys):
+    plan = dry_run(capsys, "b200")
     assert plan["env"]["VLLM_USE_FLASHINFER_MOE_MXFP4_BF16"] == "1"
     assert "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8" not in plan["env"]
     chosen = dry_run(capsys, "b200", env={"GPTOSS_MOE_ACTIVATION": "mxfp8",
-                                          "VLLM_USE_FLASHINFER_MOE_MXFP4_BF16": "1"}, tmp_path=tmp_path)
+                                          "VLLM_USE_FLASHINFER_MOE_MXFP4_BF16": "1"})
     assert chosen["unset"] == ["VLLM_USE_FLASHINFER_MOE_MXFP4_BF16"]
 
 
-def test_rocm_profiles_carry_the_recipes_settings(capsys, tmp_path):
-    mi355 = dry_run(capsys, "mi355x", tmp_path=tmp_path)
-    assert mi355["written"]["block-size"] == 64
-    assert mi355["written"]["compilation-config"]["compile_sizes"][-1] == 8192
+def test_rocm_profiles_carry_the_recipes_settings(capsys):
+    mi355 = dry_run(capsys, "mi355x")
+    assert mi355["flags"]["block-size"] == "64"
+    assert mi355["flags"]["compilation-config"]["compile_sizes"][-1] == 8192
     assert mi355["env"]["TRITON_HIP_PRESHUFFLE_SCALES"] == "1"
-    r9700 = dry_run(capsys, "r9700", tmp_path=tmp_path)
+    r9700 = dry_run(capsys, "r9700")
     assert r9700["model"] == "openai/gpt-oss-20b"
-    big = dry_run(capsys, "r9700", "--model", "openai/gpt-oss-120b", "--scenario", "max-throughput",
-                  tmp_path=tmp_path)
+    big = dry_run(capsys, "r9700", "--model", "openai/gpt-oss-120b", "--scenario", "max-throughput")
     assert big["tensor_parallel_size"] == 4  # the nearest TP the card allows
 
 
-def test_user_values_replace_profile_flags_instead_of_repeating_them(capsys, tmp_path):
+def test_user_values_replace_profile_flags_instead_of_repeating_them(capsys):
     plan = dry_run(capsys, "h200", "--max-num-seqs", "64", "--max-num-batched-tokens", "16384",
                    "--enable-prefix-caching", env={"GPTOSS_MAX_MODEL_LEN": "32768",
-                                                   "GPTOSS_SCENARIO": "balanced"}, tmp_path=tmp_path)
+                                                   "GPTOSS_SCENARIO": "balanced"})
     argv = plan["argv"]
     assert argv.count("--max-num-seqs") == 1 and argv[argv.index("--max-num-seqs") + 1] == "64"
     assert argv[argv.index("--max-model-len") + 1] == "32768"
     assert argv[-3:] == ["--max-num-batched-tokens", "16384", "--enable-prefix-caching"]
-    assert set(plan["written"]) == {"async-scheduling", "cuda-graph-sizes"}
+    assert argv.count("--max-num-batched-tokens") == 1 and "--no-enable-prefix-caching" not in argv
 
 
-def test_function_calling_tool_server_and_structured_output(capsys, tmp_path):
+def test_function_calling_tool_server_and_structured_output(capsys):
     plan = dry_run(capsys, "h100", "--function-calling", "--tool-server", "10.0.0.5:8001,10.0.0.6:8002",
-                   env={"GPTOSS_STRUCTURED_OUTPUT": "yes"}, tmp_path=tmp_path)
+                   env={"GPTOSS_STRUCTURED_OUTPUT": "yes"})
     argv = " ".join(plan["argv"])
     assert "--tool-call-parser openai --enable-auto-tool-choice" in argv
     assert "--tool-server 10.0.0.5:8001,10.0.0.6:8002" in argv
-    assert "async-scheduling" not in plan["written"] and "async-scheduling" not in argv
+    assert "async-scheduling" not in argv
     assert "async scheduling is off" in plan["notes"][0]
 
 
 def test_api_key_goes_by_environment_and_is_hidden(capsys, tmp_path):
-    environ = {"GPTOSS_PROFILE": str(REPO / "docker/h100/profile.json"), "GPTOSS_CONFIG_DIR": str(tmp_path),
-               "GPTOSS_API_KEY": "s3cret"}
+    environ = {"GPTOSS_PROFILE": str(REPO / "docker/h100/profile.json"), "GPTOSS_API_KEY": "s3cret"}
     assert main(["--dry-run"], environ) == 0
     out = capsys.readouterr().out
     assert "s3cret" not in out and "VLLM_API_KEY=<hidden>" in out
 
 
 def test_dry_run_line_is_copy_pasteable_shell(capsys, tmp_path):
-    environ = {"GPTOSS_PROFILE": str(REPO / "docker/b200/profile.json"), "GPTOSS_CONFIG_DIR": str(tmp_path)}
+    environ = {"GPTOSS_PROFILE": str(REPO / "docker/b200/profile.json")}
     assert main(["--dry-run", "--served-model-name", "my model"], environ) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith("env TIKTOKEN_ENCODINGS_BASE=/opt/gptoss/tiktoken ")
@@ -137,8 +135,7 @@ def test_dry_run_line_is_copy_pasteable_shell(capsys, tmp_path):
     ([], {"GPTOSS_SKIP_CHECKS": "gpus"}, "unknown check gpus; allowed: all, gpu, arch"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, env, message, tmp_path):
-    environ = {"GPTOSS_PROFILE": str(REPO / "docker/h100/profile.json"), "GPTOSS_CONFIG_DIR": str(tmp_path),
-               "PATH": "/usr/bin:/bin", **env}
+    environ = {"GPTOSS_PROFILE": str(REPO / "docker/h100/profile.json"), "PATH": "/usr/bin:/bin", **env}
     result = subprocess.run([sys.executable, "-m", "gptoss_images.launcher", "--dry-run", *args],
                             cwd=REPO, env=environ, capture_output=True, text=True)
     if message is None:
@@ -151,8 +148,7 @@ def test_bad_input_is_one_line_and_exit_2(args, env, message, tmp_path):
 
 
 def test_bad_moe_choice_on_b200(tmp_path):
-    environ = {"GPTOSS_PROFILE": str(REPO / "docker/b200/profile.json"), "GPTOSS_CONFIG_DIR": str(tmp_path),
-               "GPTOSS_MOE_ACTIVATION": "fp4"}
+    environ = {"GPTOSS_PROFILE": str(REPO / "docker/b200/profile.json"), "GPTOSS_MOE_ACTIVATION": "fp4"}
     assert main(["--dry-run"], environ) == 2
 
 
@@ -179,7 +175,7 @@ def _nvidia(name: str) -> list[gpus.Gpu]:
 def _serve(profile: str, machine: checks.Machine, tmp_path: Path, *args: str, env: dict | None = None):
     calls = []
     environ = {"GPTOSS_PROFILE": str(REPO / f"docker/{profile}/profile.json"),
-               "GPTOSS_CONFIG_DIR": str(tmp_path), "HF_HOME": str(tmp_path / "hf"),
+               "HF_HOME": str(tmp_path / "hf"),
                "TIKTOKEN_ENCODINGS_BASE": str(tmp_path / "missing"), **(env or {})}
     code = main(list(args), environ, execvpe=lambda *a: calls.append(a), machine=machine)
     return code, calls
@@ -200,7 +196,7 @@ def test_serving_execs_vllm_with_the_plan(tmp_path, capsys):
     (file, argv, env), = calls
     assert file == "vllm" and argv[:3] == ["vllm", "serve", "openai/gpt-oss-20b"]
     assert env["CUDA_HOME"] == "/usr/local/cuda" and env["GPTOSS_SKIP_CHECKS"] == "vocab"
-    assert Path(argv[argv.index("--config") + 1]).is_file()
+    assert not list(tmp_path.iterdir())  # the launcher writes nothing
 
 
 def test_real_h100_output_passes_the_h100_checks(tmp_path):

@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from gptoss_images import pins, vllm_env
+from gptoss_images.vllm import install, pins
 from tests.conftest import REPO, run_build
 
 WHEELS = {"vllm": "vllm==0.13.0", "flashinfer-python": "flashinfer-python==0.5.3"}
@@ -24,7 +24,7 @@ WHEELS = {"vllm": "vllm==0.13.0", "flashinfer-python": "flashinfer-python==0.5.3
 
 @pytest.fixture(scope="session")
 def local_index() -> str:
-    root = vllm_env.CACHE / "index" / "simple"
+    root = install.CACHE / "index" / "simple"
     for project, requirement in WHEELS.items():
         folder = root / project
         if not any(folder.glob("*.whl")):

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from gptoss_images import profiles
+from gptoss_images.profiles import catalog
 from tests.conftest import REPO, run_build
 
 ALL = ["a100", "b200", "h100", "h200", "mi300x", "mi325x", "mi355x", "r9700"]
 
 
 def test_every_accelerator_has_a_profile_inheriting_its_family():
-    loaded = profiles.load()
+    loaded = catalog.load()
     assert list(loaded) == ALL
     for name, p in loaded.items():
         assert p.chain[0] == f"profiles/{name}.yaml"
@@ -22,7 +22,7 @@ def test_every_accelerator_has_a_profile_inheriting_its_family():
 
 
 def test_family_settings_come_from_the_recipe():
-    p = profiles.load()
+    p = catalog.load()
     assert p["h100"].base_image.startswith("nvidia/cuda:12.8")
     assert p["h100"].serve.config == {"async-scheduling": True, "no-enable-prefix-caching": True,
                                       "cuda-graph-sizes": 2048, "max-num-batched-tokens": 8192,
@@ -120,16 +120,16 @@ def test_all_problems_of_a_run_are_reported_at_once(profiles_dir):
 def test_a_child_can_remove_an_inherited_key(profiles_dir):
     (profiles_dir / "h200.yaml").write_text(
         (profiles_dir / "h200.yaml").read_text() + "serve: {config: {cuda-graph-sizes: null}}\n")
-    p = profiles.load(profiles_dir)["h200"]
+    p = catalog.load(profiles_dir)["h200"]
     assert "cuda-graph-sizes" not in p.serve.config and "async-scheduling" in p.serve.config
 
 
 def test_content_hash_follows_settings(profiles_dir):
-    before = profiles.content_hash(profiles.load(profiles_dir)["h100"])
-    assert before == profiles.content_hash(profiles.load(profiles_dir)["h100"])
+    before = catalog.content_hash(catalog.load(profiles_dir)["h100"])
+    assert before == catalog.content_hash(catalog.load(profiles_dir)["h100"])
     (profiles_dir / "h100.yaml").write_text(
         (profiles_dir / "h100.yaml").read_text() + "serve: {config: {max-model-len: 32768}}\n")
-    assert profiles.content_hash(profiles.load(profiles_dir)["h100"]) != before
+    assert catalog.content_hash(catalog.load(profiles_dir)["h100"]) != before
 
 
 def _tree_hash(root: Path) -> str:

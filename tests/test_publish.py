@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import REPO, run_build
 from tests.images import REPO_NAME, ROCM_STANDIN
 
+NIGHTLY_REPO = "gptoss-test/nightly"
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("remove_test_tags")]
 
 
@@ -61,7 +62,7 @@ def test_gpu_test_serves_and_chats_with_a_stub_server(stub_server_image, tmp_pat
 
 
 def test_promote_moves_only_green_profiles(client, h200, registry, tmp_path):
-    from gptoss_images import results
+    from gptoss_images.publish import results
     repo = f"{registry}/promote"
     assert run_build("push", "h200", "--registry", repo, "--repo", REPO_NAME).returncode == 0
     immutable = next(t for t in client.images.get(h200[0].id).tags
@@ -94,7 +95,8 @@ def test_make_nightly_from_a_clean_clone(client, h100, h200, mi300x, registry, c
     done = subprocess.run(
         ["make", "-C", str(clone), "nightly", "NIGHTLY_SETUP=bases", "NIGHTLY_PROFILES=h100 h200 mi300x",
          f"NIGHTLY_REGISTRY={target}", f"NIGHTLY_RESULTS={results_dir}", f"NIGHTLY_CA_BUNDLE={ca_bundle}",
-         f"NIGHTLY_ROCM_BASE={ROCM_STANDIN}"], capture_output=True, text=True, timeout=3000)
+         f"NIGHTLY_ROCM_BASE={ROCM_STANDIN}", f"NIGHTLY_REPO={NIGHTLY_REPO}"],
+        capture_output=True, text=True, timeout=3000)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "no GPU on this machine: no GPU check; publishing without it" in done.stdout
     for profile in ("h100", "h200", "mi300x"):
@@ -102,7 +104,6 @@ def test_make_nightly_from_a_clean_clone(client, h100, h200, mi300x, registry, c
         assert f"| not run | published {target}:gptoss-{profile} |" in row
         image = json.loads((results_dir / f"{profile}.json").read_text())
         assert client.images.get_registry_data(image["floating"]).id == image["digest"]
-    for image in client.images.list(name="gptoss-images"):
+    for image in client.images.list(name=NIGHTLY_REPO):
         for tag in image.tags:
-            if tag.split(":")[1].startswith(("gptoss-h100", "gptoss-h200", "gptoss-mi300x")):
-                client.images.remove(tag, noprune=True)
+            client.images.remove(tag, noprune=True)

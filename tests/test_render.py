@@ -1,32 +1,35 @@
-"""Rendering: golden contexts, determinism, layer sharing, --check, hadolint."""
+"""Rendering: golden files, determinism, whole contexts, layer sharing, --check, hadolint, the bake file."""
 
 from __future__ import annotations
 
 import difflib
+import json
 import shutil
 import subprocess
 from pathlib import Path
 
+import hcl2
 import pytest
 
-from gptoss_images import profiles, render
+from gptoss_images.profiles import catalog
+from gptoss_images.render import naming, outputs
 from tests.conftest import REPO, run_build
 from tests.test_profiles import ALL
 
 PER_HARDWARE = "# ---- per-hardware configuration"
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_golden_context(name):
-    """docker/<profile>/ as committed is the golden output: a fresh render equals it byte for byte."""
-    files = render.render(profiles.load()[name])
-    for rel, data in files.items():
-        committed = (REPO / "docker" / name / rel).read_bytes()
+def test_golden_files():
+    """docker/ as committed is the golden output: a fresh render equals it byte for byte."""
+    rendered = outputs.compute(catalog.load())
+    for path, data in [*((d / rel, b) for d, files in rendered.folders.items() for rel, b in files.items()),
+                       *rendered.files.items()]:
+        committed = path.read_bytes()
         if committed != data:
             diff = difflib.unified_diff(committed.decode().splitlines(), data.decode().splitlines(),
-                                        f"docker/{name}/{rel} (golden)", "rendered", lineterm="")
+                                        f"{path} (golden)", "rendered", lineterm="")
             pytest.fail("\n".join(diff))
-    assert render.stale(name, files) == []
+    assert outputs.stale(rendered) == []
 
 
 def test_rendering_is_deterministic(tmp_path):
@@ -34,16 +37,22 @@ def test_rendering_is_deterministic(tmp_path):
         assert run_build("--docker-dir", str(tmp_path / out), "render").returncode == 0
     one, two = _read_tree(tmp_path / "one"), _read_tree(tmp_path / "two")
     assert one == two
-    assert len(one) == 8 * len(render.render(profiles.load()["h100"]))
+    expected = ["docker-bake.hcl"] + [f"{n}/{f}" for n in ALL for f in ("Dockerfile", "profile.json")]
+    assert sorted(one) == sorted(expected)
 
 
 def test_generated_files_say_so():
-    for name in ALL:
-        for path in (REPO / "docker" / name).rglob("*"):
-            if path.is_file() and path.name != "extra-ca.pem":
-                text = path.read_text()
-                assert "GENERATED FILE: do not edit" in text.split("\n", 3)[1] + text.split("\n", 1)[0], path
-                assert "python build.py render" in text, path
+    for path in (REPO / "docker").rglob("*"):
+        if path.is_file():
+            head = "\n".join(path.read_text().splitlines()[:3])
+            assert "GENERATED FILE: do not edit" in head and "python build.py render" in head, path
+    attributes = (REPO / ".gitattributes").read_text()
+    assert "docker/** linguist-generated=true" in attributes
+
+
+def test_no_source_is_copied_into_docker():
+    tracked = subprocess.run(["git", "ls-files", "docker"], cwd=REPO, capture_output=True, text=True).stdout.split()
+    assert tracked and all(p.endswith(("/Dockerfile", "/profile.json", "docker-bake.hcl")) for p in tracked)
 
 
 def _instructions(text: str) -> list[str]:
@@ -58,23 +67,21 @@ def test_siblings_share_every_heavy_instruction(name):
     h100 = (REPO / "docker/h100/Dockerfile").read_text()
     other = (REPO / f"docker/{name}/Dockerfile").read_text()
     assert _instructions(h100.split(PER_HARDWARE)[0]) == _instructions(other.split(PER_HARDWARE)[0])
-    for rel in ["make_vocab.py", "gptoss-serve", "build-certs/with-ca.sh", "gptoss_images/launcher/main.py"]:
-        assert (REPO / "docker/h100" / rel).read_bytes() == (REPO / f"docker/{name}" / rel).read_bytes()
     tail = _instructions(other.split(PER_HARDWARE)[1].split("\n", 1)[1])
-    assert [i.split()[0] for i in tail] == ["COPY", "COPY", "ENV", "COPY", "ARG", "LABEL", "EXPOSE", "ENTRYPOINT"]
+    assert [i.split()[0] for i in tail] == ["ENV", "COPY", "ARG", "LABEL", "EXPOSE", "ENTRYPOINT"]
 
 
-def test_a_serve_setting_change_touches_only_the_last_layers(profiles_dir, tmp_path):
-    before = render.render(profiles.load(profiles_dir)["h100"])
+def test_a_serve_setting_change_touches_only_the_last_layers(profiles_dir):
+    before = outputs.compute(catalog.load(profiles_dir), ["h100"])
     (profiles_dir / "h100.yaml").write_text(
         (profiles_dir / "h100.yaml").read_text() + "serve: {config: {max-model-len: 32768}}\n")
-    after = render.render(profiles.load(profiles_dir)["h100"])
-    changed = sorted(rel for rel in before if before[rel] != after[rel])
-    assert changed == ["Dockerfile", "profile.json"]
-    old, new = before["Dockerfile"].decode().splitlines(), after["Dockerfile"].decode().splitlines()
+    after = outputs.compute(catalog.load(profiles_dir), ["h100"])
+    (old_files,), (new_files,) = before.folders.values(), after.folders.values()
+    assert sorted(rel for rel in old_files if old_files[rel] != new_files[rel]) == ["Dockerfile", "profile.json"]
+    old, new = old_files["Dockerfile"].decode().splitlines(), new_files["Dockerfile"].decode().splitlines()
     differing = [i for i, (a, b) in enumerate(zip(old, new)) if a != b]
     assert len(differing) == 1 and "io.gptoss.profile-hash" in new[differing[0]]
-    assert new.index("COPY profile.json /opt/gptoss/profile.json") < differing[0]
+    assert new.index("COPY docker/h100/profile.json /opt/gptoss/profile.json") < differing[0]
 
 
 def test_render_check_names_every_stale_missing_or_stray_file(tmp_path):
@@ -84,23 +91,16 @@ def test_render_check_names_every_stale_missing_or_stray_file(tmp_path):
     (out / "h100/Dockerfile").write_text("FROM scratch\n")
     (out / "b200/profile.json").unlink()
     (out / "mi300x/notes.txt").write_text("stray")
+    (out / "l40s").mkdir()
     result = run_build("--docker-dir", str(out), "render", "--check")
     assert result.returncode == 1
     assert "h100/Dockerfile: stale" in result.stderr
     assert "b200/profile.json: missing" in result.stderr
     assert "mi300x/notes.txt: not generated by any template" in result.stderr
+    assert "l40s: not generated by any template" in result.stderr
     assert (out / "h100/Dockerfile").read_text() == "FROM scratch\n"  # --check writes nothing
     assert run_build("--docker-dir", str(out), "render").returncode == 0
     assert not (out / "mi300x/notes.txt").exists()
-    assert run_build("--docker-dir", str(out), "render", "--check").returncode == 0
-
-
-def test_render_keeps_a_users_ca_bundle(tmp_path):
-    out = tmp_path / "docker"
-    run_build("--docker-dir", str(out), "render", "h100")
-    (out / "h100/build-certs/extra-ca.pem").write_text("CA")
-    assert run_build("--docker-dir", str(out), "render", "h100").returncode == 0
-    assert (out / "h100/build-certs/extra-ca.pem").read_text() == "CA"
 
 
 def test_render_unknown_profile_is_one_line():
@@ -119,6 +119,38 @@ def test_hadolint_is_clean(name):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _read_tree(root: Path) -> dict[str, tuple[bytes, int]]:
-    return {p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mode)
-            for p in sorted(root.rglob("*")) if p.is_file()}
+def test_bake_file_parses_and_names_every_profile_as_the_builder_does():
+    bake = _plain(hcl2.loads((REPO / "docker" / "docker-bake.hcl").read_text()))
+    targets = {name: body for block in bake["target"] for name, body in block.items()}
+    groups = {name: body["targets"] for block in bake["group"] for name, body in block.items()}
+    loaded = catalog.load()
+    assert sorted(targets) == sorted(loaded)
+    assert groups["all"] == ["cuda", "rocm"] and groups["default"] == ["all"]
+    for family in ("cuda", "rocm"):
+        assert groups[family] == [n for n, p in loaded.items() if p.family == family]
+    for name, target in targets.items():
+        assert target["context"] == "." and (REPO / target["dockerfile"]).is_file()
+        assert target["args"]["BASE_IMAGE"] == loaded[name].base_image
+        assert target["tags"] == [f"${{REPO}}:{naming.title(name)}"]
+        assert target["labels"] == naming.build_labels(name, loaded[name].stack.vllm, "${DATE}", "${REVISION}",
+                                                       "${CREATED}")
+
+
+def _plain(value):
+    """python-hcl2's output without its quoting and block markers."""
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items() if k != "__is_block__"}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return json.loads(value) if isinstance(value, str) and value.startswith('"') else value
+
+
+def _read_tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_profile_json_is_the_resolved_profile():
+    for name, p in catalog.load().items():
+        data = json.loads((REPO / "docker" / name / "profile.json").read_text())
+        assert data.pop("_generated").startswith("GENERATED FILE: do not edit.")
+        assert data == json.loads(json.dumps(catalog.to_dict(p)))

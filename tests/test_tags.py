@@ -2,8 +2,10 @@
 
 import pytest
 
-from gptoss_images import tags
 from gptoss_images.errors import UserError
+from gptoss_images.image import tags
+from gptoss_images.profiles import catalog
+from gptoss_images.render import naming
 
 RELEASE = tags.Release("h100", "0.10.2", "20261125", "0123456789abcdef0123456789abcdef01234567")
 
@@ -22,14 +24,14 @@ def test_invalid_repositories_are_one_clear_error(repo):
 
 
 def test_labels_carry_oci_and_profile_facts():
-    labels = tags.labels(RELEASE, title="gptoss-h100", description="d", created="2026-11-25T00:00:00Z",
-                         profile_hash="abc", base_image="nvidia/cuda:12.8.1-devel-ubuntu24.04")
-    assert labels["org.opencontainers.image.revision"] == RELEASE.revision
-    assert labels["org.opencontainers.image.version"] == "h100-vllm0.10.2-20261125"
-    assert labels["io.gptoss.profile-hash"] == "abc"
-    assert {"org.opencontainers.image.source", "org.opencontainers.image.created",
-            "org.opencontainers.image.title", "org.opencontainers.image.description",
-            "io.gptoss.profile", "io.gptoss.vllm-version", "io.gptoss.base-image"} <= set(labels)
+    labels = naming.build_labels("h100", "0.10.2", "20261125", RELEASE.revision, "2026-11-25T00:00:00Z")
+    assert labels == {"org.opencontainers.image.revision": RELEASE.revision,
+                      "org.opencontainers.image.version": "h100-vllm0.10.2-20261125",
+                      "org.opencontainers.image.created": "2026-11-25T00:00:00Z"}
+    static = naming.static_labels(catalog.load()["h100"], "abc")
+    assert static["io.gptoss.profile-hash"] == "abc" and static["io.gptoss.base-image"] == "${BASE_IMAGE}"
+    assert {"org.opencontainers.image.source", "org.opencontainers.image.title", "org.opencontainers.image.description",
+            "io.gptoss.profile", "io.gptoss.vllm-version"} <= set(static)
 
 
 def test_split_reference():

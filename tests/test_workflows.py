@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 
-from gptoss_images.cli import parser
+from gptoss_images.cli.main import parser
 from tests.conftest import REPO, run_build
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))

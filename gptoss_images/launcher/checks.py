@@ -1,5 +1,4 @@
-"""Machine checks before serving: right GPUs, enough of them, memory, driver,
-shared memory, the model's files and harmony's vocabulary.
+"""Machine checks before serving: GPUs, their count, memory, driver, /dev/shm, model, vocabulary.
 """
 
 from __future__ import annotations

@@ -116,8 +116,8 @@ def collect(ns: argparse.Namespace, environ: Mapping[str, str], option_names: li
     knobs = KNOBS + [option_knob(name) for name in option_names]
     known = {k.env for k in knobs}
     for var in environ:
-        if var.startswith(PREFIX) and var not in known and var != "GPTOSS_CONFIG_DIR":
-            raise BadInput(f"{var}: unknown variable; allowed: {', '.join(sorted(known | {'GPTOSS_CONFIG_DIR'}))}")
+        if var.startswith(PREFIX) and var not in known:
+            raise BadInput(f"{var}: unknown variable; allowed: {', '.join(sorted(known))}")
     values: dict[str, Any] = {}
     for knob in knobs:
         given = getattr(ns, knob.dest, None)

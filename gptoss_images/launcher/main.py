@@ -92,7 +92,6 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         results = checks.run(profile, plan, environ, machine)
         print("\n".join(map(str, results)))
         return 1 if any(r.status == "fail" for r in results) else 0
-    _write_config(plan)
     if ns.dry_run:
         print(plan.as_json() if ns.json else plan.shell())
         return 0
@@ -125,12 +124,3 @@ def _skip_list(text: str) -> set[str]:
                        f"{', '.join(sorted(unknown))}; allowed: all, {', '.join(checks.NAMES)}")
     return names
 
-
-def _write_config(plan: planner.Plan) -> None:
-    if not plan.config:
-        return
-    path = Path(plan.config_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(plan.config_yaml())
-    os.replace(tmp, path)

@@ -1,6 +1,11 @@
-"""From profile and inputs to the exact `vllm serve`: the order of precedence is
-profile config -> scenario -> model/TP rules -> the user's options -> the user's
-extra flags. A later layer replaces a flag instead of repeating it.
+"""From profile and inputs to the exact `vllm serve` command and its environment.
+
+The order of precedence is profile config -> scenario -> model/TP rules -> the
+user's options -> the user's extra flags. A later layer replaces a flag instead
+of repeating it.
+
+Every setting goes on the command line (no config file), so the printed command is
+the whole truth and runs as it is, and the launcher writes nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ from typing import Any
 
 from gptoss_images.launcher.inputs import BadInput
 
-DEFAULT_CONFIG_DIR = "/tmp/gptoss"
 USER_FLAGS = ["max-model-len", "max-num-seqs", "gpu-memory-utilization", "served-model-name",
               "host", "port"]
 
@@ -27,10 +31,8 @@ class Plan:
     model_spec: dict[str, Any]
     tp: int
     scenario: str
-    config: dict[str, Any]
-    config_path: str
     settings: dict[str, Any]
-    """Every flag's final value, whether in the config file or on the command line."""
+    """Every flag's final value, in command-line order."""
     argv: list[str]
     env: dict[str, str]
     unset: list[str] = field(default_factory=list)
@@ -48,21 +50,7 @@ class Plan:
         env = {k: "<hidden>" if k in self.secrets else v for k, v in self.env.items()}
         return json.dumps({"profile": self.profile, "model": self.model, "tensor_parallel_size": self.tp,
                            "scenario": self.scenario, "argv": self.argv, "env": env,
-                           "unset": self.unset, "config_file": self.config_path,
-                           "config": self.config, "notes": self.notes}, indent=2)
-
-    def config_yaml(self) -> str:
-        return config_yaml(self.config)
-
-
-def config_yaml(config: dict[str, Any]) -> str:
-    """vLLM's --config file; JSON scalars are YAML, JSON objects go in as strings."""
-    lines = []
-    for key, value in config.items():
-        if isinstance(value, dict):
-            value = json.dumps(value, separators=(",", ":"))
-        lines.append(f"{key}: {json.dumps(value)}")
-    return "\n".join(lines) + "\n"
+                           "unset": self.unset, "notes": self.notes}, indent=2)
 
 
 def build(profile: dict[str, Any], values: dict[str, Any], extra: list[str],
@@ -76,7 +64,7 @@ def build(profile: dict[str, Any], values: dict[str, Any], extra: list[str],
     scenario = scenarios[scenario_name]
     tp = _tp(profile, model, spec, scenario, values.get("tensor-parallel-size"))
 
-    args: dict[str, tuple[Any, bool]] = {k: (v, True) for k, v in profile["serve"]["config"].items()}
+    args: dict[str, Any] = dict(profile["serve"]["config"])
     notes: list[str] = []
     layers = [scenario["args"]] + [r["args"] for r in spec["rules"] if r["tp"] == tp]
     layers.append({k: values[k] for k in USER_FLAGS if k in values})
@@ -98,22 +86,13 @@ def build(profile: dict[str, Any], values: dict[str, Any], extra: list[str],
     for name in extra_names:
         _drop(args, name)
 
-    config = {k: v for k, (v, in_config) in args.items() if in_config and v is not False}
-    config_dir = environ.get("GPTOSS_CONFIG_DIR", DEFAULT_CONFIG_DIR)
-    config_path = str(Path(config_dir) / f"vllm-{profile['name']}.yaml")
-    argv = ["vllm", "serve", model]
-    if config:
-        argv += ["--config", config_path]
-    argv += ["--tensor-parallel-size", str(tp)]
-    for key, (value, in_config) in args.items():
-        if not in_config:
-            argv += _flag(key, value)
+    argv = ["vllm", "serve", model, "--tensor-parallel-size", str(tp)]
+    for key, value in args.items():
+        argv += _flag(key, value)
     argv += extra
 
     env, unset, secrets = _environment(profile, values, environ)
-    settings = {k: v for k, (v, _) in args.items()}
-    return Plan(profile["name"], model, spec, tp, scenario_name, config, config_path, settings,
-                argv, env, unset, notes, secrets)
+    return Plan(profile["name"], model, spec, tp, scenario_name, args, argv, env, unset, notes, secrets)
 
 
 def _model(profile: dict[str, Any], given: str | None) -> tuple[str, dict[str, Any]]:
@@ -174,7 +153,7 @@ def _drop(args: dict, name: str) -> None:
 
 def _set(args: dict, key: str, value: Any) -> None:
     _drop(args, key)
-    args[key] = (value, False)
+    args[key] = value
 
 
 def _flag(key: str, value: Any) -> list[str]:

@@ -1,0 +1,165 @@
+# GENERATED FILE: do not edit. Generated from profiles/ by gptoss_images/render/bake.py.
+# Regenerate: python build.py render
+#
+# The BuildKit path (docker buildx bake), from the repository root:
+#   docker buildx bake -f docker/docker-bake.hcl h100          one profile
+#   docker buildx bake -f docker/docker-bake.hcl cuda          a family; `all` for every profile
+#   REPO=ghcr.io/acme/gptoss-images REVISION=$(git rev-parse HEAD) DATE=$(date -u +%Y%m%d) \
+#     CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ) docker buildx bake -f docker/docker-bake.hcl all
+# Without buildx, build.py (the engine API) or plain `docker build` build the same Dockerfiles.
+
+variable "REPO" {
+  default = "gptoss-images"
+}
+
+variable "PIP_INDEX_URL" {
+  default = "https://pypi.org/simple"
+}
+
+variable "REVISION" {
+  default = ""
+}
+
+variable "DATE" {
+  default = ""
+}
+
+variable "CREATED" {
+  default = ""
+}
+
+target "a100" {
+  context = "."
+  dockerfile = "docker/a100/Dockerfile"
+  args = {
+    "BASE_IMAGE" = "nvidia/cuda:12.8.1-devel-ubuntu24.04"
+    "PIP_INDEX_URL" = "${PIP_INDEX_URL}"
+  }
+  labels = {
+    "org.opencontainers.image.revision" = "${REVISION}"
+    "org.opencontainers.image.version" = "a100-vllm0.10.2-${DATE}"
+    "org.opencontainers.image.created" = "${CREATED}"
+  }
+  tags = ["${REPO}:gptoss-a100"]
+}
+
+target "b200" {
+  context = "."
+  dockerfile = "docker/b200/Dockerfile"
+  args = {
+    "BASE_IMAGE" = "nvidia/cuda:12.8.1-devel-ubuntu24.04"
+    "PIP_INDEX_URL" = "${PIP_INDEX_URL}"
+  }
+  labels = {
+    "org.opencontainers.image.revision" = "${REVISION}"
+    "org.opencontainers.image.version" = "b200-vllm0.10.2-${DATE}"
+    "org.opencontainers.image.created" = "${CREATED}"
+  }
+  tags = ["${REPO}:gptoss-b200"]
+}
+
+target "h100" {
+  context = "."
+  dockerfile = "docker/h100/Dockerfile"
+  args = {
+    "BASE_IMAGE" = "nvidia/cuda:12.8.1-devel-ubuntu24.04"
+    "PIP_INDEX_URL" = "${PIP_INDEX_URL}"
+  }
+  labels = {
+    "org.opencontainers.image.revision" = "${REVISION}"
+    "org.opencontainers.image.version" = "h100-vllm0.10.2-${DATE}"
+    "org.opencontainers.image.created" = "${CREATED}"
+  }
+  tags = ["${REPO}:gptoss-h100"]
+}
+
+target "h200" {
+  context = "."
+  dockerfile = "docker/h200/Dockerfile"
+  args = {
+    "BASE_IMAGE" = "nvidia/cuda:12.8.1-devel-ubuntu24.04"
+    "PIP_INDEX_URL" = "${PIP_INDEX_URL}"
+  }
+  labels = {
+    "org.opencontainers.image.revision" = "${REVISION}"
+    "org.opencontainers.image.version" = "h200-vllm0.10.2-${DATE}"
+    "org.opencontainers.image.created" = "${CREATED}"
+  }
+  tags = ["${REPO}:gptoss-h200"]
+}
+
+target "mi300x" {
+  context = "."
+  dockerfile = "docker/mi300x/Dockerfile"
+  args = {
+    "BASE_IMAGE" = "rocm/vllm-dev:open-mi300-08052025"
+    "PIP_INDEX_URL" = "${PIP_INDEX_URL}"
+  }
+  labels = {
+    "org.opencontainers.image.revision" = "${REVISION}"
+    "org.opencontainers.image.version" = "mi300x-vllm0.10.2-${DATE}"
+    "org.opencontainers.image.created" = "${CREATED}"
+  }
+  tags = ["${REPO}:gptoss-mi300x"]
+}
+
+target "mi325x" {
+  context = "."
+  dockerfile = "docker/mi325x/Dockerfile"
+  args = {
+    "BASE_IMAGE" = "rocm/vllm-dev:open-mi300-08052025"
+    "PIP_INDEX_URL" = "${PIP_INDEX_URL}"
+  }
+  labels = {
+    "org.opencontainers.image.revision" = "${REVISION}"
+    "org.opencontainers.image.version" = "mi325x-vllm0.10.2-${DATE}"
+    "org.opencontainers.image.created" = "${CREATED}"
+  }
+  tags = ["${REPO}:gptoss-mi325x"]
+}
+
+target "mi355x" {
+  context = "."
+  dockerfile = "docker/mi355x/Dockerfile"
+  args = {
+    "BASE_IMAGE" = "rocm/vllm-dev:open-mi355-08052025"
+    "PIP_INDEX_URL" = "${PIP_INDEX_URL}"
+  }
+  labels = {
+    "org.opencontainers.image.revision" = "${REVISION}"
+    "org.opencontainers.image.version" = "mi355x-vllm0.10.2-${DATE}"
+    "org.opencontainers.image.created" = "${CREATED}"
+  }
+  tags = ["${REPO}:gptoss-mi355x"]
+}
+
+target "r9700" {
+  context = "."
+  dockerfile = "docker/r9700/Dockerfile"
+  args = {
+    "BASE_IMAGE" = "rocm/vllm-dev:open-r9700-08052025"
+    "PIP_INDEX_URL" = "${PIP_INDEX_URL}"
+  }
+  labels = {
+    "org.opencontainers.image.revision" = "${REVISION}"
+    "org.opencontainers.image.version" = "r9700-vllm0.10.2-${DATE}"
+    "org.opencontainers.image.created" = "${CREATED}"
+  }
+  tags = ["${REPO}:gptoss-r9700"]
+}
+
+group "cuda" {
+  targets = ["a100", "b200", "h100", "h200"]
+}
+
+group "rocm" {
+  targets = ["mi300x", "mi325x", "mi355x", "r9700"]
+}
+
+group "all" {
+  targets = ["cuda", "rocm"]
+}
+
+group "default" {
+  targets = ["all"]
+}

@@ -1,0 +1,1 @@
+"""build.py's command line: argument parsing only, one module per command group."""

@@ -1,0 +1,210 @@
+"""build.py's image commands: build, test, push, release, gpu-test, promote, summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from gptoss_images.errors import UserError
+from gptoss_images.image import engine, pipeline, tags
+from gptoss_images.image.build import BuildInputs, Built
+from gptoss_images.image.pipeline import Outcome
+from gptoss_images.profiles import catalog
+from gptoss_images.profiles.schema import Profile
+from gptoss_images.publish import gpu_test, release, results
+from gptoss_images.render import naming, outputs
+
+Add = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+
+
+def _inputs(args: argparse.Namespace, profile: Profile) -> BuildInputs:
+    """The build inputs for `profile`; --base-image takes IMAGE or FAMILY=IMAGE."""
+    base = None
+    for given in args.base_image or []:
+        family, sep, image = given.partition("=")
+        if not sep:
+            base = given
+        elif family not in ("cuda", "rocm"):
+            raise UserError(f"--base-image {given}: unknown family {family!r}; allowed: cuda, rocm")
+        elif family == profile.family:
+            base = image
+    return BuildInputs(base, args.index_url, args.ca_bundle, args.no_cache)
+
+
+def _run_each(args: argparse.Namespace, step: Callable[[Profile], Outcome]) -> int:
+    """Run `step` for every selected profile; one failure does not stop the others."""
+    outcomes = []
+    for profile in catalog.select(args.profiles, args.profiles_dir):
+        try:
+            outcomes.append(step(profile))
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            outcomes.append(Outcome(profile.name, False, error=str(exc)))
+    print(pipeline.table(outcomes))
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+def _fresh(profile: Profile, docker_dir: Path) -> None:
+    stale = outputs.stale(outputs.compute({profile.name: profile}, None, docker_dir), docker_dir, complete=False)
+    stale = [line for line in stale if "docker-bake.hcl" not in line]
+    if stale:
+        raise UserError(f"{docker_dir / profile.name} is out of date ({stale[0]}): "
+                        "run `python build.py render`")
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return _dry_run(args)
+    client = engine.connect()
+
+    def step(profile: Profile) -> Outcome:
+        _fresh(profile, args.docker_dir)
+        return Outcome(profile.name, True, pipeline.build_and_test(client, profile, _inputs(args, profile),
+                                                                   args.repo, args.quiet, args.docker_dir))
+    return _run_each(args, step)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    client = engine.connect()
+    return _run_each(args, lambda p: Outcome(p.name, True, pipeline.test_existing(client, p, args.repo,
+                                                                                   args.quiet)))
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    tags.check_repository(args.registry)
+    client = engine.connect()
+
+    def step(profile: Profile) -> Outcome:
+        _, digests = release.push_existing(client, profile, args.repo, args.registry, args.quiet)
+        image = pipeline.local_image(client, profile, args.repo)
+        return Outcome(profile.name, True, Built(profile.name, image.id, 0.0, image.attrs["Size"],
+                                                 list(digests)), digests=digests)
+    return _run_each(args, step)
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    """validate -> render --check -> build -> smoke test -> tag -> push."""
+    if args.registry:
+        tags.check_repository(args.registry)
+    if args.dry_run:
+        return _dry_run(args)
+    client = engine.connect()
+
+    def step(profile: Profile) -> Outcome:
+        _fresh(profile, args.docker_dir)
+        result, built = release.release(client, profile, _inputs(args, profile), args.repo, args.registry,
+                                         args.hold_floating, args.quiet, args.docker_dir)
+        if args.results:
+            results.write(args.results, result)
+        if not result.ok:
+            raise UserError(result.error)
+        return Outcome(profile.name, True, built)
+    return _run_each(args, step)
+
+
+def cmd_gpu_test(args: argparse.Namespace) -> int:
+    profile = catalog.select([args.profile], args.profiles_dir)[0]
+    client = engine.connect()
+    image = args.image
+    if image is None and args.results:
+        pushed = results.read(args.results, profile.name, "image")
+        image = pushed.immutable if pushed and pushed.ok else None
+        if image is None:
+            print(f"error: {args.results}: no pushed image of {profile.name} to check", file=sys.stderr)
+            results.write(args.results, results.GpuResult(profile.name, "failed", "no image"))
+            return 1
+    image = image or tags.floating(args.repo, profile.name)
+    bad = [item for item in args.env if "=" not in item]
+    if bad:
+        raise UserError(f"--env {bad[0]!r}: expected NAME=VALUE")
+    env = dict(item.split("=", 1) for item in args.env)
+    outcome = gpu_test.run(client, image, profile, with_gpu=not args.without_gpu, env=env)
+    print(f"[{profile.name}] gpu-test {'passed' if outcome.ok else 'FAILED'}: {outcome.detail}")
+    if args.results:
+        results.write(args.results, results.GpuResult(profile.name, "passed" if outcome.ok else "failed",
+                                                      outcome.detail))
+    return 0 if outcome.ok else 1
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    tags.check_repository(args.registry)
+    published = release.promote_all(engine.connect(), args.results, args.registry, args.allow_no_gpu_check)
+    for p in published:
+        print(f"{p.profile:8} {'published' if p.ok else 'not published'}{': ' + p.detail if p.detail else ''}")
+    return 0 if published and all(p.ok for p in published) else 1
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    table = results.markdown(args.results)
+    if args.output:
+        with open(args.output, "a") as handle:
+            handle.write("## gptoss-images\n\n" + table)
+    print(table, end="")
+    return 0
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    for profile in catalog.select(args.profiles, args.profiles_dir):
+        inputs = _inputs(args, profile)
+        planned = pipeline.release_of(profile)
+        print(f"[{profile.name}] would build docker/{profile.name} "
+              f"(base {inputs.base_image or profile.base_image}, vLLM {profile.stack.vllm}"
+              f"{', CA bundle ' + str(inputs.ca_bundle) if inputs.ca_bundle else ''}"
+              f"{', index ' + inputs.index_url if inputs.index_url else ''}{', no cache' if inputs.no_cache else ''})")
+        print(f"[{profile.name}] would smoke-test it, then tag {', '.join(tags.all_tags(args.repo, planned))}")
+        if getattr(args, "registry", None):
+            print(f"[{profile.name}] would push {', '.join(tags.all_tags(args.registry, planned))}")
+    return 0
+
+
+def add_commands(add: Add) -> None:
+    for name, func, text in [
+        ("build", cmd_build, "build images, smoke-test them, and only then tag them"),
+        ("test", cmd_test, "smoke-test the images tagged REPO:gptoss-<profile>"),
+        ("push", cmd_push, "push REPO:gptoss-<profile> to a registry: immutable tag, then floating"),
+        ("release", cmd_release, "validate, render --check, build, test, tag and push"),
+    ]:
+        p = add(name, func, text)
+        p.add_argument("profiles", nargs="+" if name != "release" else "*", metavar="PROFILE",
+                       help="profiles to work on" + (" (default: all)" if name == "release" else ""))
+        p.add_argument("--repo", default=naming.DEFAULT_REPO, type=tags.check_repository,
+                       help=f"local image repository (default {naming.DEFAULT_REPO})")
+        p.add_argument("--quiet", action="store_true", help="print only errors and the closing table")
+        if name in ("push", "release"):
+            p.add_argument("--registry", required=name == "push", metavar="HOST/REPO",
+                           help="where to push, e.g. localhost:5000/gptoss or ghcr.io/acme/gptoss")
+        if name == "release":
+            p.add_argument("--hold-floating", action="store_true",
+                           help="push the immutable tag only; `promote` moves the floating tag later")
+            p.add_argument("--results", type=Path, metavar="DIR", help="write <profile>.json results here")
+        if name in ("build", "release"):
+            p.add_argument("--base-image", metavar="[FAMILY=]IMAGE", action="append",
+                           help="replace the base image (a private mirror, a test base); "
+                                "FAMILY=IMAGE for one family only; repeatable")
+            p.add_argument("--index-url", metavar="URL", help="Python package index for the build")
+            p.add_argument("--ca-bundle", type=Path, metavar="PEM",
+                           help="extra CA bundle for the build stages; absent from the final image")
+            p.add_argument("--no-cache", action="store_true", help="build every layer anew")
+            p.add_argument("--dry-run", action="store_true", help="print what would be built and tagged")
+    p = add("gpu-test", cmd_gpu_test, "on a GPU machine: the image's --check, then serve gpt-oss-20b "
+                                      "and ask /v1/models and one chat completion")
+    p.add_argument("profile", metavar="PROFILE")
+    p.add_argument("--image", metavar="REF", help="image to test (default: the pushed immutable tag in "
+                                                  "--results, else REPO:gptoss-<profile>)")
+    p.add_argument("--results", type=Path, metavar="DIR", help="read the pushed image from, and write "
+                                                               "<profile>.gpu.json to, this folder")
+    p.add_argument("--repo", default=naming.DEFAULT_REPO, type=tags.check_repository)
+    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra environment for the container")
+    p.add_argument("--without-gpu", action="store_true",
+                   help="request no GPU and skip --check (to test the probe against a stub server)")
+    p = add("promote", cmd_promote, "move the floating tag of each profile whose image and GPU check passed")
+    p.add_argument("--results", type=Path, required=True, metavar="DIR")
+    p.add_argument("--registry", required=True, metavar="HOST/REPO")
+    p.add_argument("--allow-no-gpu-check", action="store_true",
+                   help="also publish profiles whose GPU check did not run (no GPU here)")
+    p = add("summary", cmd_summary, "markdown table of a run: profile, digest, size, build time, result")
+    p.add_argument("--results", type=Path, required=True, metavar="DIR")
+    p.add_argument("--output", metavar="FILE", help="append it to FILE too (e.g. $GITHUB_STEP_SUMMARY)")

@@ -1,0 +1,135 @@
+"""build.py's command line: one small function per command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from gptoss_images.cli import images as cli_images
+from gptoss_images.cli import pins as cli_pins
+from gptoss_images.errors import UserError
+from gptoss_images.profiles import catalog
+from gptoss_images.render import outputs
+
+EXAMPLES = """\
+examples:
+  python build.py list                     the profiles, their GPUs and base images
+  python build.py show h100                the h100 profile after inheritance
+  python build.py validate                 check every profile, report all problems
+  python build.py render                   regenerate docker/<profile>/ for all
+  python build.py render --check           exit 1 if docker/ is stale (CI does this)
+  python build.py build h100               build, smoke-test, then tag gptoss-images:gptoss-h100
+  python build.py build h100 --base-image mirror.local/nvidia/cuda:12.8.1-devel-ubuntu24.04 \\
+      --index-url https://pypi.mirror.local/simple --ca-bundle corp-ca.pem
+  python build.py push h100 --registry localhost:5000/gptoss
+  python build.py release h100 h200 --registry ghcr.io/acme/gptoss
+
+Profiles live in profiles/*.yaml; `extends` names the parent (cuda, rocm,
+gpt-oss). Run `python build.py COMMAND --help` for a command's options.
+"""
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    if args.github_output:
+        names = [p.name for p in catalog.select(args.profiles, args.profiles_dir)]
+        line = f"{args.github_output}={json.dumps(names)}\n"
+        target = os.environ.get("GITHUB_OUTPUT")
+        if target:
+            with open(target, "a") as handle:
+                handle.write(line)
+        print(line, end="")
+        return 0
+    rows = [("PROFILE", "FAMILY", "GPU", "BASE IMAGE", "VLLM")]
+    for name, p in catalog.load(args.profiles_dir).items():
+        vllm = p.stack.vllm if p.stack.source == "pypi" else f"base image's (flags: {p.stack.vllm})"
+        rows.append((name, p.family, f"{p.gpu.model} {p.gpu.memory_gib}GB ({p.gpu.arch})",
+                     p.base_image, vllm))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    profile = catalog.get(args.profile, args.profiles_dir)
+    print(yaml.safe_dump(catalog.to_dict(profile), sort_keys=False, width=100), end="")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    loaded = catalog.load(args.profiles_dir)
+    print(f"{len(loaded)} profiles valid: {', '.join(loaded)}")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    loaded = catalog.load(args.profiles_dir)
+    names = [p.name for p in catalog.select(args.profiles, args.profiles_dir)] if args.profiles else None
+    rendered = outputs.compute(loaded, names, args.docker_dir)  # all in memory before any write
+    if args.check:
+        problems = outputs.stale(rendered, args.docker_dir, complete=names is None)
+        for line in problems:
+            print(line, file=sys.stderr)
+        if problems:
+            print(f"generated files are out of date ({len(problems)}): run `python build.py render`",
+                  file=sys.stderr)
+            return 1
+        print(f"generated files are up to date for {len(rendered.folders)} profiles")
+        return 0
+    changed = outputs.write(rendered, args.docker_dir)
+    for line in changed:
+        print(f"wrote {line}")
+    print(f"rendered {len(rendered.folders)} profiles, {len(changed)} outputs changed "
+          f"in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="build.py", description="Build vLLM images for gpt-oss, tuned per accelerator.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--profiles-dir", type=Path, default=catalog.PROFILES_DIR, metavar="DIR",
+                     help="where the profile YAML files are (default: profiles/)")
+    top.add_argument("--docker-dir", type=Path, default=outputs.DOCKER_DIR, metavar="DIR",
+                     help="where the rendered build contexts are (default: docker/)")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("list", cmd_list, "table of profiles: family, GPU, base image, vLLM version")
+    p.add_argument("profiles", nargs="*", metavar="PROFILE", help="with --github-output: these only")
+    p.add_argument("--github-output", metavar="NAME",
+                   help="write NAME=<JSON list of profiles> to $GITHUB_OUTPUT (a workflow's matrix)")
+    add("show", cmd_show, "print a profile as resolved after inheritance").add_argument(
+        "profile", metavar="PROFILE")
+    add("validate", cmd_validate, "validate every profile; report every problem at once")
+    p = add("render", cmd_render, "render docker/<profile>/ from profiles/ and templates/")
+    p.add_argument("profiles", nargs="*", metavar="PROFILE", help="default: every profile")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 and name every stale or missing file")
+    cli_images.add_commands(add)
+    cli_pins.add_commands(add)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parser().parse_args(argv)
+        return args.func(args)
+    except UserError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""Images: build context, the engine, build, smoke test, tags."""

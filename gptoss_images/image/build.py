@@ -1,0 +1,119 @@
+"""Build a profile's image with the engine's classic builder, streaming each step.
+
+The image is built untagged: tags come only after its smoke test passes.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+
+from gptoss_images.errors import UserError
+from gptoss_images.image import context
+from gptoss_images.profiles.schema import Profile
+from gptoss_images.render import outputs
+
+STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """The documented build inputs: base image, package index, CA bundle, cache."""
+
+    base_image: str | None = None
+    index_url: str | None = None
+    ca_bundle: Path | None = None
+    no_cache: bool = False
+
+    def buildargs(self) -> dict[str, str]:
+        args = {}
+        if self.base_image:
+            args["BASE_IMAGE"] = self.base_image
+        if self.index_url:
+            args["PIP_INDEX_URL"] = self.index_url
+        return args
+
+
+@dataclass
+class Built:
+    profile: str
+    image_id: str
+    seconds: float
+    size: int
+    tags: list[str] = field(default_factory=list)
+
+
+class BuildFailed(UserError):
+    pass
+
+
+class StepPrinter:
+    """Prints `[h100] step 7/24 RUN ... (42.0 s)` as each step ends; keeps the last lines."""
+
+    def __init__(self, profile: str, quiet: bool, out: Callable[[str], None] | None = None):
+        self.profile, self.quiet = profile, quiet
+        self.out = out or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.step: tuple[str, str, str] | None = None
+        self.started = time.monotonic()
+        self.cached = False
+        self.tail: collections.deque[str] = collections.deque(maxlen=15)
+
+    def line(self, text: str) -> None:
+        text = ANSI.sub("", text)
+        match = STEP.match(text)
+        if match:
+            self.finish()
+            self.step, self.started, self.cached = match.groups(), time.monotonic(), False
+            self.tail.clear()
+        elif text.strip() == "---> Using cache":
+            self.cached = True
+        elif text.strip() and not text.startswith((" --->", "Removing intermediate")):
+            self.tail.append(text.rstrip())
+
+    def finish(self) -> None:
+        if self.step and not self.quiet:
+            number, total, instruction = self.step
+            took = "cached" if self.cached else f"{time.monotonic() - self.started:.1f} s"
+            short = instruction if len(instruction) <= 90 else instruction[:87] + "..."
+            self.out(f"[{self.profile}] step {number}/{total} {short} ({took})")
+        self.step = None
+
+    def where(self) -> str:
+        return f"step {self.step[0]}/{self.step[1]} {self.step[2][:120]}" if self.step else "before the first step"
+
+
+def build(client: docker.DockerClient, profile: Profile, inputs: BuildInputs, labels: dict[str, str],
+          quiet: bool = False, docker_dir: Path = outputs.DOCKER_DIR) -> Built:
+    """Build docker/<profile>/Dockerfile (the repository root as context); return the untagged image."""
+    dockerfile = f"docker/{profile.name}/Dockerfile"
+    stream = context.tar(dockerfile, docker_dir, inputs.ca_bundle)
+    printer = StepPrinter(profile.name, quiet)
+    started = time.monotonic()
+    image_id = None
+    try:
+        for chunk in client.api.build(fileobj=stream, custom_context=True, dockerfile=dockerfile, rm=True, forcerm=True,
+                                      decode=True, buildargs=inputs.buildargs(), labels=labels,
+                                      nocache=inputs.no_cache, pull=False):
+            for text in chunk.get("stream", "").splitlines():
+                printer.line(text)
+            if "aux" in chunk and "ID" in chunk["aux"]:
+                image_id = chunk["aux"]["ID"]
+            if "error" in chunk:
+                tail = "\n".join(f"    {t}" for t in printer.tail)
+                raise BuildFailed(f"[{profile.name}] build failed at {printer.where()}: "
+                                  f"{chunk['error'].strip()}\n  last output:\n{tail}")
+    except docker.errors.APIError as exc:
+        raise BuildFailed(f"[{profile.name}] build failed: {exc.explanation or exc}") from None
+    printer.finish()
+    if image_id is None:
+        raise BuildFailed(f"[{profile.name}] build ended without an image")
+    image = client.images.get(image_id)
+    return Built(profile.name, image.id, time.monotonic() - started, image.attrs["Size"])

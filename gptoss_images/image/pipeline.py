@@ -1,0 +1,100 @@
+"""profile -> image -> tags: build, smoke-test, and only then tag; never a tag on a broken image."""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+
+from gptoss_images import REPO
+from gptoss_images.errors import UserError
+from gptoss_images.image import build, smoke, tags
+from gptoss_images.profiles.schema import Profile
+from gptoss_images.render import naming, outputs
+
+
+@dataclass
+class Outcome:
+    profile: str
+    ok: bool
+    built: build.Built | None = None
+    error: str = ""
+    digests: dict[str, str] = field(default_factory=dict)
+
+
+def release_of(profile: Profile, today: datetime.date | None = None) -> tags.Release:
+    """This checkout's release of `profile`: pinned vLLM, today's date (UTC), HEAD's sha."""
+    day = today or datetime.datetime.now(datetime.timezone.utc).date()
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                             text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        raise UserError("cannot read the git revision: run from a git checkout of gptoss-images") from None
+    return tags.Release(profile.name, profile.stack.vllm, day.strftime("%Y%m%d"), sha)
+
+
+def release_from_labels(labels: dict[str, str]) -> tags.Release:
+    """The release an image was built as, read back from its labels."""
+    version = labels.get("org.opencontainers.image.version", "")  # naming.version
+    return tags.Release(labels["io.gptoss.profile"], labels["io.gptoss.vllm-version"],
+                        version.rsplit("-", 1)[-1], labels["org.opencontainers.image.revision"])
+
+
+def build_and_test(client: docker.DockerClient, profile: Profile, inputs: build.BuildInputs,
+                   repo: str, quiet: bool = False, docker_dir: Path = outputs.DOCKER_DIR) -> build.Built:
+    """Build, smoke-test, then tag. A failure leaves no new tag and removes the new image."""
+    release = release_of(profile)
+    refs = tags.all_tags(repo, release)
+    created = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    labels = naming.build_labels(profile.name, release.vllm, release.date, release.revision, created)
+    built = build.build(client, profile, inputs, labels, quiet, docker_dir)
+    try:
+        smoke.run(client, built.image_id, profile, quiet)
+    except smoke.SmokeFailed:
+        _discard(client, built.image_id)
+        raise
+    image = client.images.get(built.image_id)
+    for ref in refs:
+        image.tag(*tags.split(ref))
+    built.tags = refs
+    return built
+
+
+def test_existing(client: docker.DockerClient, profile: Profile, repo: str, quiet: bool = False) -> build.Built:
+    image = local_image(client, profile, repo)
+    smoke.run(client, image.id, profile, quiet)
+    return build.Built(profile.name, image.id, 0.0, image.attrs["Size"], sorted(image.tags))
+
+
+def local_image(client: docker.DockerClient, profile: Profile, repo: str):
+    ref = tags.floating(repo, profile.name)
+    try:
+        return client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        raise UserError(f"no image {ref}: build it first (python build.py build {profile.name})") from None
+
+
+def _discard(client: docker.DockerClient, image_id: str) -> None:
+    """Remove an untagged failed image, keeping its parent layers as build cache."""
+    try:
+        client.images.remove(image_id, force=True, noprune=True)
+    except docker.errors.APIError as exc:
+        print(f"note: could not remove failed image {image_id[:19]}: {exc}", file=sys.stderr)
+
+
+def table(outcomes: list[Outcome]) -> str:
+    rows = [("PROFILE", "RESULT", "IMAGE", "SIZE", "BUILD", "TAGS")]
+    for o in outcomes:
+        b = o.built
+        rows.append((o.profile, "ok" if o.ok else "FAILED",
+                     b.image_id.split(":")[-1][:12] if b else "-",
+                     f"{b.size / 1e9:.2f} GB" if b else "-",
+                     f"{b.seconds:.1f} s" if b and b.seconds else "-",
+                     ", ".join(dict.fromkeys(t.rsplit(":", 1)[-1] for t in b.tags)) if b and o.ok
+                     else o.error.split("\n")[0][:80]))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)

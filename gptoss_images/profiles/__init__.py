@@ -1,0 +1,1 @@
+"""Profiles: the YAML data, its schema, inheritance and validation."""

@@ -1,0 +1,1 @@
+"""Publishing: registry pushes, the release pipeline, results, the GPU check, promotion."""

@@ -1,0 +1,104 @@
+"""On a GPU machine: the image's machine check, then a short real serve of gpt-oss-20b.
+
+/v1/models and one chat completion must answer before a floating tag may move.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+from docker.types import DeviceRequest
+
+from gptoss_images.profiles.schema import Profile
+
+SERVE_MODEL = "openai/gpt-oss-20b"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    detail: str
+
+
+def _gpu_options(profile: Profile) -> dict:
+    if profile.gpu.vendor == "nvidia":
+        return {"device_requests": [DeviceRequest(count=-1, capabilities=[["gpu"]])]}
+    return {"devices": ["/dev/kfd:/dev/kfd", "/dev/dri:/dev/dri"], "group_add": ["video"]}
+
+
+def run(client: docker.DockerClient, image: str, profile: Profile, with_gpu: bool = True,
+        env: dict[str, str] | None = None, timeout_s: float = 1800) -> Outcome:
+    """`--check` must pass, then the server must answer /v1/models and one chat completion."""
+    options = _gpu_options(profile) if with_gpu else {}
+    hf_cache = Path.home() / ".cache" / "huggingface"
+    volumes = {str(hf_cache): {"bind": "/root/.cache/huggingface", "mode": "rw"}} if hf_cache.is_dir() else {}
+    env = {"GPTOSS_MODEL": SERVE_MODEL, "GPTOSS_TENSOR_PARALLEL_SIZE": "1", **(env or {})}
+    if with_gpu:
+        checked = client.containers.run(image, ["--check"], remove=False, detach=True, ipc_mode="host",
+                                        environment=env, volumes=volumes, **options)
+        try:
+            code = checked.wait(timeout=300)["StatusCode"]
+            lines = checked.logs().decode(errors="replace")
+        finally:
+            checked.remove(force=True)
+        if code != 0:
+            failed = [line for line in lines.splitlines() if line.startswith("FAIL")]
+            return Outcome(False, f"--check failed: {'; '.join(failed) or lines[-300:]}")
+    port = _free_port()
+    server = client.containers.run(image, [], detach=True, ipc_mode="host", environment=env, volumes=volumes,
+                                   ports={"8000/tcp": ("127.0.0.1", port)}, **options)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        models = None
+        while time.monotonic() < deadline:
+            server.reload()
+            if server.status == "exited":
+                return Outcome(False, f"the server exited: {server.logs(tail=20).decode(errors='replace')}")
+            models = _get_json(f"{base}/v1/models")
+            if models:
+                break
+            time.sleep(2)
+        if not models:
+            return Outcome(False, f"/v1/models did not answer within {timeout_s:.0f} s")
+        name = models["data"][0]["id"]
+        reply = _post_json(f"{base}/v1/chat/completions", {
+            "model": name, "max_tokens": 64,
+            "messages": [{"role": "user", "content": "Say hello in one word."}]})
+        message = ((reply or {}).get("choices") or [{}])[0].get("message") or {}
+        text = message.get("content") or message.get("reasoning_content") or ""
+        if not text:
+            return Outcome(False, f"the chat completion returned no text: {json.dumps(reply)[:300]}")
+        return Outcome(True, f"served {name}: {text.strip()[:60]!r}")
+    finally:
+        server.remove(force=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get_json(url: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def _post_json(url: str, body: dict) -> dict | None:
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None

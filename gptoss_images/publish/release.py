@@ -1,0 +1,75 @@
+"""image -> registry: push the immutable tag, then the floating one; promote only green profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import docker
+
+from gptoss_images.errors import UserError
+from gptoss_images.image import build, pipeline, tags
+from gptoss_images.image.pipeline import local_image, release_from_labels
+from gptoss_images.profiles.schema import Profile
+from gptoss_images.publish import registry, results
+from gptoss_images.render import outputs
+
+
+def push_existing(client: docker.DockerClient, profile: Profile, repo: str, registry_repo: str,
+                  quiet: bool = False, hold_floating: bool = False) -> tuple[list[str], dict[str, str]]:
+    """Push the image tagged REPO:gptoss-<profile> as REGISTRY_REPO's immutable, then floating tag
+    (with `hold_floating`, the immutable tag alone: the floating one moves at `promote`).
+
+    Returns both registry tags, read from the image's own labels, and the digests pushed."""
+    tags.check_repository(registry_repo)
+    image = local_image(client, profile, repo)
+    refs = tags.all_tags(registry_repo, release_from_labels(image.labels))
+    return refs, registry.push(client, image.id, refs[:1] if hold_floating else refs, quiet)
+
+
+def release(client: docker.DockerClient, profile: Profile, inputs: build.BuildInputs, repo: str,
+            registry_repo: str | None, hold_floating: bool, quiet: bool = False,
+            docker_dir: Path = outputs.DOCKER_DIR) -> tuple[results.ImageResult, build.Built | None]:
+    """Build, test, tag and (given a registry) push one profile. Failures are results, not raised."""
+    try:
+        built = pipeline.build_and_test(client, profile, inputs, repo, quiet, docker_dir)
+    except UserError as exc:
+        return results.ImageResult(profile.name, False, error=str(exc)), None
+    result = results.ImageResult(profile.name, True, size=built.size, build_s=round(built.seconds, 1))
+    if registry_repo:
+        try:
+            refs, digests = push_existing(client, profile, repo, registry_repo, quiet, hold_floating)
+        except UserError as exc:
+            result.ok, result.error = False, str(exc)
+            return result, built
+        result.immutable, result.floating = refs
+        result.digest = digests[result.immutable]
+        built.tags += list(digests)
+    return result, built
+
+
+def promote_all(client: docker.DockerClient, directory: Path, registry_repo: str,
+                allow_no_gpu_check: bool) -> list[results.PublishResult]:
+    """Move the floating tag of each profile whose image was pushed to `registry_repo` and whose
+    GPU check passed."""
+    published = []
+    for name in results.profiles_in(directory):
+        image, gpu = results.read(directory, name, "image"), results.read(directory, name, "gpu")
+        status = gpu.status if gpu else "not run"
+        if not image.ok or not image.immutable:
+            outcome = results.PublishResult(name, False, "no image was pushed")
+        elif not image.immutable.startswith(f"{registry_repo}:"):
+            outcome = results.PublishResult(name, False, f"pushed to {tags.split(image.immutable)[0]}, "
+                                                         f"not {registry_repo}")
+        elif status != "passed" and not (status == "not run" and allow_no_gpu_check):
+            outcome = results.PublishResult(name, False, f"GPU check {status}")
+        else:
+            try:
+                registry.promote(client, image.immutable, image.floating)
+                outcome = results.PublishResult(name, True, "" if status == "passed" else "without GPU check")
+            except UserError as exc:
+                outcome = results.PublishResult(name, False, str(exc))
+        results.write(directory, outcome)
+        published.append(outcome)
+    return published
+
+

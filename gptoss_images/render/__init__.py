@@ -1,0 +1,1 @@
+"""Rendering: profiles into the generated files under docker/."""
