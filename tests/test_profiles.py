@@ -51,33 +51,62 @@ def test_cli_list_show_validate():
     assert run_build("validate").stdout.startswith("8 profiles valid")
 
 
+H100_GPU = "gpu: {model: H100, match: [H100], arch: '9.0', memory_gib: 80}\n"
 BAD = [
     ("h100.yaml", "gpu: [unclosed\n", "profiles/h100.yaml: malformed YAML: line 2"),
     ("h100.yaml", "extends: cuda\ncolour: red\n", "profiles/h100.yaml: colour: unknown key; allowed:"),
     ("h100.yaml", "extends: cuda\ngpu: {memory_gib: lots}\n",
-     "profiles/h100.yaml: gpu.memory_gib: must be int; got str 'lots'"),
+     "profiles/h100.yaml: gpu.memory_gib: input should be a valid integer; got str 'lots'"),
     ("h100.yaml", "extends: cudaa\n",
      "profiles/h100.yaml: extends: unknown parent 'cudaa'; allowed: cuda, gpt-oss, rocm"),
     ("h100.yaml", "extends: cuda\ngpu: {model: H100, match: [H100], memory_gib: 80}\n",
      "profiles/h100.yaml: gpu.arch: missing required key"),
     ("h100.yaml", "extends: cuda\nserve: {scenarios: {fast: {description: x}}}\n",
-     "profiles/h100.yaml: serve.scenarios.fast: unknown scenario 'fast'; "
+     "profiles/h100.yaml: serve.scenarios.fast: unknown value str 'fast'; "
      "allowed: default, max-throughput, min-latency, balanced"),
     ("h100.yaml", "extends: cuda\nmodels: {openai/gpt-oss-20b: {tp: [1, 3]}}\n",
-     "profiles/h100.yaml: models.openai/gpt-oss-20b.tp[1]: unknown tensor-parallel size 3; allowed: 1, 2, 4, 8"),
-    ("b200.yaml", None, None),  # replaced below: the recipe's quick-start variable
+     "profiles/h100.yaml: models.openai/gpt-oss-20b.tp[1]: unknown value int 3; allowed: 1, 2, 4, 8"),
     ("cuda.yaml", "abstract: true\nextends: a100\n", "inheritance cycle"),
+    # Serve settings are read with the record of the pinned vLLM's own parser.
+    ("h100.yaml", "extends: cuda\nserve: {config: {no-such-flag: true}}\n",
+     "profiles/h100.yaml: serve.config.no-such-flag: --no-such-flag: unknown flag for vLLM"),
+    ("h100.yaml", "extends: cuda\nserve: {config: {max-num-batched-tokens: lots}}\n",
+     "serve.config.max-num-batched-tokens: --max-num-batched-tokens='lots': must be an integer"),
+    ("h100.yaml", "extends: cuda\nserve: {config: {max-num-seq: 256}}\n",
+     "serve.config.max-num-seq: --max-num-seq: abbreviations are not accepted (vLLM would guess); "
+     "write the full name: --max-num-seqs"),
+    ("h100.yaml", "extends: cuda\nserve: {config: {compilation-config: {pass_confg: {enable_noop: true}}}}\n",
+     "serve.config.compilation-config: --compilation-config: unknown key 'pass_confg'; did you mean pass_config?"),
+    ("h100.yaml", "extends: cuda\nmodels: {openai/gpt-oss-120b: {rules: [{tp: 2, args: {gpu-memory-utilization: 1.5}}]}}\n",
+     "models.openai/gpt-oss-120b.rules[0].args.gpu-memory-utilization: --gpu-memory-utilization='1.5': "
+     "vLLM takes a number ≤ 1.0"),
+    ("h100.yaml", "extends: cuda\nserve: {config: {tensor-parallel-size: 2}}\n",
+     "serve.config.tensor-parallel-size: the launcher sets --tensor-parallel-size: give it through models"),
+    # Text that reaches a Dockerfile.
+    ("h100.yaml", "extends: cuda\ndescription: \"two\\nlines\"\n", "description: free text of 1 to 200 characters"),
+    ("h100.yaml", "extends: cuda\nbase_image: nvidia/cuda:12.8 $(id)\n", "base_image: must be an image reference"),
+    ("h100.yaml", "extends: cuda\nbase_image: Nvidia/CUDA\n", "base_image: must be an image reference"),
+    ("h100.yaml", "extends: cuda\nmodels: {openai/gpt-oss-120b: {weights_gib: -13}}\n",
+     "models.openai/gpt-oss-120b.weights_gib: input should be greater than 0; got int -13"),
+    ("h100.yaml", "extends: cuda\ngpu: {memory_gib: 0}\n", "gpu.memory_gib: input should be greater than 0"),
+    ("gpt-oss.yaml", "abstract: true\nharmony: {vocab_wheel: quicktok-v1==0.4.0, sha256: abc}\n",
+     "profiles/gpt-oss.yaml: harmony.sha256: must be a SHA-256: 64 lowercase hex digits"),
+    ("h100.yaml", "extends: cuda\nextends: rocm\n", "profiles/h100.yaml: malformed YAML: line 2: duplicate key 'extends'"),
+    ("h100.yaml", b"extends: cuda\ndescription: caf\xe9\n", "profiles/h100.yaml: line 2: not valid UTF-8 (byte 0xe9)"),
 ]
 
 
-def _write_bad(directory: Path, file: str, text: str) -> None:
+def _write_bad(directory: Path, file: str, text: str | bytes) -> None:
     target = directory / file
-    if file == "h100.yaml" and "gpu" not in text and "extends: cuda" in text:
-        text += "gpu: {model: H100, match: [H100], arch: '9.0', memory_gib: 80}\n"
+    if isinstance(text, bytes):
+        target.write_bytes(text + H100_GPU.encode())
+        return
+    if file == "h100.yaml" and "gpu:" not in text and "extends: cuda" in text:
+        text += H100_GPU
     target.write_text(text)
 
 
-@pytest.mark.parametrize("file,text,expected", [b for b in BAD if b[1] is not None])
+@pytest.mark.parametrize("file,text,expected", BAD)
 def test_bad_profile_gives_one_precise_line(profiles_dir, file, text, expected):
     _write_bad(profiles_dir, file, text)
     docker_before = _tree_hash(REPO / "docker")

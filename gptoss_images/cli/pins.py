@@ -15,9 +15,9 @@ def cmd_pins_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_pins_snapshot(args: argparse.Namespace) -> int:
+def cmd_pins_record(args: argparse.Namespace) -> int:
     python = install.ensure(args.version, args.index_url, args.extra_index_url)
-    print(f"wrote {record.snapshot(install.envs_py(python), args.version)}")
+    print(f"wrote {record.write(python, args.version)}")
     return 0
 
 
@@ -43,7 +43,7 @@ def cmd_pins_try(args: argparse.Namespace) -> int:
         for path in pins.promote(args.version, old, args.profiles_dir):
             print(f"pinned vLLM {args.version} in {path}")
         python = install.ensure(args.version, args.index_url, args.extra_index_url)
-        print(f"wrote {record.snapshot(install.envs_py(python), args.version)}")
+        print(f"wrote {record.write(python, args.version)}")
         print("now run: python build.py render")
     else:
         print(f"every profile passes with vLLM {args.version}: --promote pins it")
@@ -58,7 +58,8 @@ def add_commands(add: Add) -> None:
     for name, func, text in [
         ("check", cmd_pins_check, "list releases on the package index newer than the pins"),
         ("try", cmd_pins_try, "judge every profile's settings with a candidate vLLM's own parser and envs.py"),
-        ("snapshot", cmd_pins_snapshot, "record a vLLM release's environment variables (vllm-api/VERSION)"),
+        ("record", cmd_pins_record, "record what a vLLM release accepts: serve flags, config keys, "
+                                    "environment variables (vllm-api/VERSION/)"),
     ]:
         p = pins_sub.add_parser(name, help=text, description=text)
         p.set_defaults(func=func)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gptoss_images.launcher import vllm_api
 from gptoss_images.launcher.inputs import BadInput
 
 USER_FLAGS = ["max-model-len", "max-num-seqs", "gpu-memory-utilization", "served-model-name",
@@ -88,7 +89,7 @@ def build(profile: dict[str, Any], values: dict[str, Any], extra: list[str],
 
     argv = ["vllm", "serve", model, "--tensor-parallel-size", str(tp)]
     for key, value in args.items():
-        argv += _flag(key, value)
+        argv += vllm_api.argv_of(key, value)
     argv += extra
 
     env, unset, secrets = _environment(profile, values, environ)
@@ -154,18 +155,6 @@ def _drop(args: dict, name: str) -> None:
 def _set(args: dict, key: str, value: Any) -> None:
     _drop(args, key)
     args[key] = value
-
-
-def _flag(key: str, value: Any) -> list[str]:
-    if value is True:
-        return [f"--{key}"]
-    if value is False:
-        return []
-    if isinstance(value, dict):
-        return [f"--{key}", json.dumps(value, separators=(",", ":"))]
-    if isinstance(value, list):
-        return [f"--{key}", *map(str, value)]
-    return [f"--{key}", str(value)]
 
 
 def _flag_names(extra: list[str]) -> list[str]:

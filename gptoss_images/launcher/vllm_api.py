@@ -1,21 +1,263 @@
-"""What a vLLM release accepts, read from its record under vllm-api/<version>/.
+"""What a vLLM release accepts, read from its record under vllm-api/<version>/, and argv checked by it.
 
-The records are generated from each release's own wheel (gptoss_images.vllm.record).
-The launcher reads them inside the image (/opt/gptoss/vllm-api), profile validation
-and pins on the build side: checking a setting needs no vLLM install.
+The records are generated from each release's own wheel (gptoss_images.vllm.record):
+`serve.json` holds every serve flag (aliases, value kind, choices, negatable, nargs,
+JSON config keys, ranges its config classes enforce), `envs.txt` the variables its
+envs.py defines. The launcher reads them inside the image (/opt/gptoss/vllm-api),
+profile validation and pins on the build side: a check costs milliseconds and needs
+no vLLM install. `parse` reads argv the way vLLM's parser does (underscores,
+`--flag=value`, aliases, `--no-` negations, dotted config keys) but refuses what it
+only guesses at: abbreviated flags, a flag given twice.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
+import math
+import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 RECORDS = Path(__file__).resolve().parents[2] / "vllm-api"
+HUMAN_INT = re.compile(r"^-?\d+(\.\d+)?[kKmMgGtT]?$")
+
+
+class Rejected(ValueError):
+    """vLLM would refuse this: one line naming the flag and what it takes."""
+
+
+@dataclass(frozen=True)
+class Api:
+    version: str
+    flags: dict[str, dict[str, Any]]
+    envs: frozenset[str]
+
+    def spec(self, name: str) -> dict[str, Any]:
+        return self.flags[name]
+
+    def takes_value(self, name: str) -> bool:
+        return self.flags[name]["value"] != "none"
+
+
+def load(version: str, records: Path = RECORDS) -> Api | None:
+    """The record of vLLM `version`, or None if there is none."""
+    folder = records / version
+    if not (folder / "serve.json").is_file() or not (folder / "envs.txt").is_file():
+        return None
+    flags = json.loads((folder / "serve.json").read_text())["flags"]
+    envs = frozenset(line.strip() for line in (folder / "envs.txt").read_text().splitlines()
+                     if line.strip() and not line.startswith("#"))
+    return Api(version, flags, envs)
 
 
 def env_names(version: str, records: Path = RECORDS) -> set[str] | None:
     """The variables vLLM `version`'s envs.py defines, or None if there is no record."""
-    path = records / version / "envs.txt"
-    if not path.is_file():
-        return None
-    return {line.strip() for line in path.read_text().splitlines()
-            if line.strip() and not line.startswith("#")}
+    api = load(version, records)
+    return set(api.envs) if api else None
+
+
+def similar_env(api: Api, name: str) -> str | None:
+    """The real variable a misspelt or reordered one most likely means."""
+    words = set(name.split("_"))
+    same_words = [e for e in api.envs if set(e.split("_")) == words]
+    if same_words:
+        return same_words[0]
+    close = difflib.get_close_matches(name, api.envs, n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+def resolve(api: Api, token: str) -> tuple[str, bool, str | None, str | None]:
+    """A flag as typed (`--max_num_seqs`, `-tp`, `-O3`, `--no-enable-prefix-caching`, `-O.level`) ->
+    its record name, whether negated, a dotted config key path and a value attached to a short alias."""
+    aliases = _aliases(api)
+    if not token.startswith("--"):
+        for alias, name in sorted(aliases.items(), key=lambda item: -len(item[0])):
+            if alias.startswith("--") or not token.startswith(alias):
+                continue
+            rest = token[len(alias):]
+            if not rest:
+                return name, False, None, None
+            if rest.startswith("."):
+                return name, False, rest[1:], None
+            if len(alias) == 2:  # argparse's -O3
+                return name, False, None, rest
+        raise Rejected(f"{token}: unknown flag for vLLM {api.version}")
+    body, _, keypath = token[2:].partition(".")
+    body = body.replace("_", "-")
+    negated = _negations(api).get(f"--{body}")
+    if negated:
+        return negated, True, None, None
+    body = aliases.get(f"--{body}", body)
+    if body in api.flags:
+        if keypath and api.spec(body)["value"] != "json":
+            raise Rejected(f"--{body}.{keypath}: --{body} takes no config keys")
+        return body, False, keypath or None, None
+    longer = sorted(f for f in api.flags if f.startswith(body))
+    if longer:
+        raise Rejected(f"{token}: abbreviations are not accepted (vLLM would guess); write the full name: "
+                       f"{', '.join('--' + f for f in longer[:4])}")
+    close = difflib.get_close_matches(body, api.flags, n=1, cutoff=0.75)
+    hint = f"; did you mean --{close[0]}?" if close else ""
+    raise Rejected(f"--{body}: unknown flag for vLLM {api.version}{hint}")
+
+
+def parse(api: Api, argv: list[str], secret: set[str] = frozenset()) -> list[tuple[str, Any]]:
+    """vLLM flags from argv, as (name, value) in order: True/False for switches, a string, a list
+    (nargs) or a dict (dotted config keys). Raises `Rejected`; values of `secret` flags never
+    appear in a message."""
+    out: list[tuple[str, Any]] = []
+    seen: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if not token.startswith("-") or token == "-" or _number(token):
+            after = f" after {argv[i - 1]}" if i and argv[i - 1].startswith("-") else ""
+            shown = "a value" if out and out[-1][0] in secret else repr(token)
+            raise Rejected(f"{shown}{after}: a stray value with no flag of its own (vLLM takes one model, "
+                           "given by the launcher)")
+        flag, eq, inline = token.partition("=")
+        name, negated, keypath, attached = resolve(api, flag)
+        if attached is not None:
+            eq, inline = "=", attached
+        spec = api.spec(name)
+        shown = f"--{name}" + (f".{keypath}" if keypath else "")
+        key = f"{name}.{keypath}" if keypath else name
+        if key in seen or (keypath is None and any(k.startswith(name + ".") for k in seen)):
+            raise Rejected(f"{shown}: given twice ({seen.get(key, token)} and {token}); give it once")
+        seen[key] = token
+        i += 1
+        if spec["value"] == "none":
+            if eq:
+                raise Rejected(f"{shown} is a switch and takes no value; drop '={inline}'")
+            out.append((name, not negated))
+            continue
+        values = [inline] if eq else []
+        if not eq:
+            many = spec.get("nargs") in ("+", "*")
+            while i < len(argv) and (not argv[i].startswith("-") or _number(argv[i])) and (many or not values):
+                values.append(argv[i])
+                i += 1
+        if not values and spec.get("nargs") not in ("?", "*"):
+            raise Rejected(f"{shown} needs a value ({describe(spec)})")
+        if keypath is not None:
+            _check_keys(spec, keypath.split("."), shown)
+            out.append((name, {keypath: values[0] if values else None}))
+            continue
+        for value in values:
+            check_value(spec, value, shown, hidden=name in secret)
+        out.append((name, values if spec.get("nargs") in ("+", "*") else (values[0] if values else None)))
+    return out
+
+
+def check_value(spec: dict[str, Any], text: str, shown: str, hidden: bool = False) -> None:
+    """One value of a flag, as typed on a command line."""
+    kind, given = spec["value"], "the value" if hidden else repr(text)
+    if "choices" in spec and text not in spec["choices"]:
+        raise Rejected(f"{shown}={given}: allowed: {', '.join(spec['choices'])}")
+    if kind == "int" and not re.fullmatch(r"-?\d+", text.strip()):
+        raise Rejected(f"{shown}={given}: must be an integer")
+    if kind == "human-int" and not HUMAN_INT.match(text.strip()):
+        raise Rejected(f"{shown}={given}: must be an integer such as 8192, or 8k / 32K")
+    if kind == "float":
+        try:
+            number = float(text)
+        except ValueError:
+            raise Rejected(f"{shown}={given}: must be a number") from None
+        if not math.isfinite(number):
+            raise Rejected(f"{shown}={given}: must be a finite number")
+    if kind == "json":
+        _check_json(spec, text, shown, given)
+    if kind in ("int", "float", "human-int"):
+        _check_range(spec, text, shown, given)
+
+
+def describe(spec: dict[str, Any]) -> str:
+    """What a flag takes, in words."""
+    if "choices" in spec:
+        return "one of " + ", ".join(spec["choices"])
+    words = {"int": "an integer", "human-int": "an integer (8192, 8k)", "float": "a number",
+             "str": "a text", "json": "a JSON object", "none": "nothing"}[spec["value"]]
+    bounds = [f"{'>' if spec.get('min_exclusive') else '≥'} {spec['min']}" if "min" in spec else "",
+              f"{'<' if spec.get('max_exclusive') else '≤'} {spec['max']}" if "max" in spec else ""]
+    return " ".join([words, *filter(None, bounds)])
+
+
+def _check_range(spec: dict[str, Any], text: str, shown: str, given: str) -> None:
+    value = _human(text)
+    low, high = spec.get("min"), spec.get("max")
+    below = low is not None and (value <= low if spec.get("min_exclusive") else value < low)
+    above = high is not None and (value >= high if spec.get("max_exclusive") else value > high)
+    if below or above:
+        raise Rejected(f"{shown}={given}: vLLM takes {describe(spec)}")
+
+
+def _human(text: str) -> float:
+    text = text.strip()
+    if text[-1:].isalpha():
+        scale = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}[text[-1].lower()] * (1.024 if text[-1].isupper() else 1)
+        return float(text[:-1]) * scale
+    return float(text)
+
+
+def _check_json(spec: dict[str, Any], text: str, shown: str, given: str) -> None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise Rejected(f"{shown}={given}: must be a JSON object") from None
+    if isinstance(value, int) and not isinstance(value, bool) and spec.get("int_too"):
+        return
+    if not isinstance(value, dict):
+        raise Rejected(f"{shown}={given}: must be a JSON object")
+    _check_mapping(spec, value, shown)
+
+
+def _check_mapping(spec: dict[str, Any], value: dict, shown: str) -> None:
+    keys = spec.get("keys")
+    if not keys:
+        return
+    for key, item in value.items():
+        if key not in keys:
+            close = difflib.get_close_matches(str(key), keys, n=1, cutoff=0.75)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise Rejected(f"{shown}: unknown key {key!r}; {hint}allowed: {', '.join(keys)}")
+        if isinstance(item, dict) and keys[key].get("keys"):
+            _check_mapping(keys[key], item, f"{shown}.{key}")
+
+
+def _check_keys(spec: dict[str, Any], path: list[str], shown: str) -> None:
+    current = spec
+    for part in path:
+        keys = current.get("keys")
+        if not keys:
+            return
+        if part not in keys:
+            raise Rejected(f"{shown}: unknown key {part!r}; allowed: {', '.join(keys)}")
+        current = keys[part]
+
+
+def _aliases(api: Api) -> dict[str, str]:
+    return {alias: name for name, spec in api.flags.items() for alias in spec.get("aliases", [])}
+
+
+def _negations(api: Api) -> dict[str, str]:
+    return {spelling: name for name, spec in api.flags.items() for spelling in spec.get("negations", [])}
+
+
+def _number(token: str) -> bool:
+    return bool(re.fullmatch(r"-\d+(\.\d+)?", token))
+
+
+def argv_of(name: str, value: Any) -> list[str]:
+    """A setting as vLLM's command line takes it: True is the bare switch, False leaves it out,
+    a mapping is JSON, a list is one value per word."""
+    if value is True:
+        return [f"--{name}"]
+    if value is False or value is None:
+        return []
+    if isinstance(value, dict):
+        return [f"--{name}", json.dumps(value, separators=(",", ":"))]
+    if isinstance(value, list):
+        return [f"--{name}", *map(str, value)]
+    return [f"--{name}", str(value)]

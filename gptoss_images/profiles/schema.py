@@ -1,235 +1,272 @@
-"""The one schema of a profile: frozen dataclasses, checked by a generic walker.
+"""The one schema of a profile, declared with pydantic: the validated model and the editors' JSON Schema.
 
-The dataclasses below are both the validated model the rest of the code uses and
-the schema the YAML files are checked against: `check()` walks their type hints,
-so a new field is declared once.
+Constraints are declarations (positive sizes, a 64-hex SHA-256, image references,
+closed sets, free text a Dockerfile can hold as it is); `problems` turns pydantic's
+errors into one line per problem with the key path; `json_schema` is what
+profiles/profile.schema.json holds, so editors complete and check profile files.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import types
+import copy
+import re
 import typing
-from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from gptoss_images.errors import Problem
 
-ScenarioName = Annotated[
-    Literal["default", "max-throughput", "min-latency", "balanced"], "scenario"
-]
-TensorParallel = Annotated[Literal[1, 2, 4, 8], "tensor-parallel size"]
-ReadBy = Annotated[
-    Literal["vllm", "cuda", "triton", "rocm-base-image", "openai-harmony"], "reader"
-]
-ArgValue = str | int | float | bool | list | dict
-"""A vLLM flag's value: scalars, or JSON for flags such as compilation-config."""
+# Docker's reference grammar: [HOST[:PORT]/]PATH[:TAG][@sha256:DIGEST], lowercase path components.
+COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)"
+REPOSITORY = rf"{HOST}?{COMPONENT}(?:/{COMPONENT})*"
+IMAGE_REFERENCE = rf"^{REPOSITORY}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?(?:@sha256:[0-9a-f]{{64}})?$"
+TEXT = r'^[^\x00-\x1f\x7f"\\$`]{1,200}$'
+SHA256 = r"^[0-9a-f]{64}$"
+PIN = r"^[A-Za-z0-9][A-Za-z0-9._-]*==[0-9][A-Za-z0-9.+!-]*$"
+VERSION = r"^[0-9]+(\.[0-9]+)*((a|b|rc)[0-9]+)?(\.post[0-9]+)?$"
+DRIVER = r"^[0-9]+(\.[0-9]+){1,2}$"
+FLAG = r"^[a-z][a-z0-9-]*$"
+ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+MODEL = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
+ARCH = r"^([0-9]+\.[0-9]+|gfx[0-9a-f]{3,4})$"
+PATTERN_MESSAGES = {
+    IMAGE_REFERENCE: "must be an image reference such as nvidia/cuda:12.8.1-devel-ubuntu24.04 "
+                     "(lowercase repository, optional :tag and @sha256:digest)",
+    TEXT: "free text of 1 to 200 characters without newlines, control characters, quotes, "
+          "backslashes, $ or backticks (it goes into a Dockerfile as it is)",
+    SHA256: "must be a SHA-256: 64 lowercase hex digits",
+    PIN: "must be pinned as NAME==VERSION",
+    VERSION: "must be a release version such as 0.10.2",
+    DRIVER: "must be a driver version such as 570.26",
+    FLAG: "vLLM flags are written in kebab-case without leading dashes",
+    ENV_NAME: "must be an environment variable name (A-Z, 0-9, _)",
+    MODEL: "must be a Hugging Face model id such as openai/gpt-oss-20b",
+    ARCH: "must be a compute capability such as 9.0 or a gfx target such as gfx942",
+}
 
-MISSING = "missing required key"
-SCENARIOS: tuple[str, ...] = typing.get_args(typing.get_args(ScenarioName)[0])
-TP_SIZES: tuple[int, ...] = typing.get_args(typing.get_args(TensorParallel)[0])
+
+def _pattern(regex: str) -> Any:
+    return StringConstraints(pattern=regex)
 
 
-@dataclass(frozen=True)
-class EnvVar:
-    """An environment variable; a bare string is shorthand for `{value: ...}`."""
+Text = Annotated[str, _pattern(TEXT)]
+ImageReference = Annotated[str, _pattern(IMAGE_REFERENCE)]
+Sha256 = Annotated[str, _pattern(SHA256)]
+Pin = Annotated[str, _pattern(PIN)]
+Version = Annotated[str, _pattern(VERSION)]
+Driver = Annotated[str, _pattern(DRIVER)]
+FlagName = Annotated[str, _pattern(FLAG)]
+EnvName = Annotated[str, _pattern(ENV_NAME)]
+ModelId = Annotated[str, _pattern(MODEL)]
+ScenarioName = Literal["default", "max-throughput", "min-latency", "balanced"]
+TensorParallel = Literal[1, 2, 4, 8]
+ReadBy = Literal["vllm", "cuda", "triton", "rocm-base-image", "rocm-runtime", "openai-harmony"]
+ArgValue = bool | int | float | str | list[int | float | str] | dict[str, Any]
+"""A vLLM flag's value: scalars, a list (nargs flags) or a mapping (JSON configs)."""
 
-    value: str
+SCENARIOS: tuple[str, ...] = typing.get_args(ScenarioName)
+TP_SIZES: tuple[int, ...] = typing.get_args(TensorParallel)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class EnvVar(Strict):
+    """An environment variable; a bare string (or number) is shorthand for `{value: ...}`."""
+
+    value: Annotated[str, StringConstraints(max_length=500)]
     read_by: ReadBy = "vllm"
-    SHORTHAND: typing.ClassVar[str] = "value"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, (str, int, float)) and not isinstance(data, bool):
+            return {"value": str(data)}
+        return data
 
 
-@dataclass(frozen=True)
-class Gpu:
+class Gpu(Strict):
     vendor: Literal["nvidia", "amd"]
-    model: str
-    match: list[str]
-    arch: str
-    memory_gib: int
-    driver_min: str | None = None
+    model: Text
+    match: list[Text] = Field(min_length=1)
+    arch: Annotated[str, _pattern(ARCH)]
+    memory_gib: int = Field(gt=0, le=4096)
+    driver_min: Driver | None = None
 
 
-@dataclass(frozen=True)
-class Stack:
+class Stack(Strict):
     source: Literal["pypi", "base-image"]
-    vllm: str
-    packages: list[str] = field(default_factory=list)
-    installer: str | None = None
+    vllm: Version
+    cuda: Annotated[str, _pattern(r"^[0-9]+\.[0-9]+$")] | None = None
+    packages: list[Pin] = []
+    installer: Pin | None = None
 
 
-@dataclass(frozen=True)
-class Harmony:
-    vocab_wheel: str
-    sha256: str
+class Harmony(Strict):
+    vocab_wheel: Pin
+    sha256: Sha256
 
 
-@dataclass(frozen=True)
-class TpRule:
+class TpRule(Strict):
     """Flags applied when a model runs at this tensor-parallel size."""
 
     tp: TensorParallel
-    args: dict[str, ArgValue] = field(default_factory=dict)
+    args: dict[FlagName, ArgValue] = {}
 
 
-@dataclass(frozen=True)
-class Model:
-    weights_gib: float
-    tp: list[TensorParallel]
+class Model(Strict):
+    weights_gib: float = Field(gt=0, le=10_000)
+    tp: list[TensorParallel] = Field(min_length=1)
     default_tp: TensorParallel
-    rules: list[TpRule] = field(default_factory=list)
+    rules: list[TpRule] = []
 
 
-@dataclass(frozen=True)
-class Scenario:
-    description: str
+class Scenario(Strict):
+    description: Text
     tp: TensorParallel | None = None
-    args: dict[str, ArgValue] = field(default_factory=dict)
+    args: dict[FlagName, ArgValue] = {}
 
 
-@dataclass(frozen=True)
-class Choice:
-    description: str
-    env: dict[str, EnvVar] = field(default_factory=dict)
+class Choice(Strict):
+    description: Text
+    env: dict[EnvName, EnvVar] = {}
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(Strict):
     """A user-selectable hardware setting, e.g. B200's MoE activation."""
 
-    description: str
-    default: str
-    choices: dict[str, Choice]
+    description: Text
+    default: FlagName
+    choices: dict[FlagName, Choice] = Field(min_length=1)
 
 
-@dataclass(frozen=True)
-class Serve:
+class Serve(Strict):
     scenarios: dict[ScenarioName, Scenario]
-    config: dict[str, ArgValue] = field(default_factory=dict)
+    config: dict[FlagName, ArgValue] = {}
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(Strict):
     """A resolved, validated profile (after inheritance)."""
 
-    description: str
+    description: Text
     family: Literal["cuda", "rocm"]
-    base_image: str
+    base_image: ImageReference
     stack: Stack
     gpu: Gpu
     harmony: Harmony
-    models: dict[str, Model]
-    default_model: str
+    models: dict[ModelId, Model] = Field(min_length=1)
+    default_model: ModelId
     serve: Serve
-    env: dict[str, EnvVar] = field(default_factory=dict)
-    options: dict[str, Option] = field(default_factory=dict)
-    name: str = field(default="", metadata={"derived": "the file name"})
-    chain: tuple[str, ...] = field(default=(), metadata={"derived": "the extends chain"})
+    env: dict[EnvName, EnvVar] = {}
+    options: dict[FlagName, Option] = {}
+    name: str = ""
+    """The file's name, with the line's for every line but the current one (h100, h100-cu128)."""
+    accelerator: str = ""
+    line: str = ""
+    chain: tuple[str, ...] = ()
+    """The files it inherits from, itself first."""
 
 
-def check(tp: Any, value: Any, path: str, partial: bool, problems: list[Problem]) -> Any:
-    """Check `value` against type `tp`; return it converted, or None if it is wrong.
-
-    With `partial`, required keys may be missing (one file of an inheritance
-    chain) and plain dicts are returned instead of dataclasses.
-    """
-    def bad(message: str) -> None:
-        problems.append(Problem(path=path, message=message))
-
-    label = None
-    if typing.get_origin(tp) is Annotated:
-        tp, label = typing.get_args(tp)[0], typing.get_args(tp)[1]
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-
-    if dataclasses.is_dataclass(tp):
-        shorthand = getattr(tp, "SHORTHAND", None)
-        if shorthand and isinstance(value, (str, int)) and not isinstance(value, bool):
-            value = {shorthand: value}
-        if not isinstance(value, dict):
-            return bad(f"must be a mapping with keys {_names(tp)}; got {_show(value)}")
-        hints = _hints(tp)
-        fields = {f.name: f for f in dataclasses.fields(tp) if "derived" not in f.metadata}
-        out: dict[str, Any] = {}
-        ok = True
-        for key, item in value.items():
-            if key not in fields:
-                problems.append(Problem(path=_join(path, key),
-                                        message=f"unknown key; allowed: {_names(tp)}"))
-                ok = False
-                continue
-            checked = check(hints[key], item, _join(path, key), partial, problems)
-            ok = ok and (checked is not None or item is None)
-            out[key] = checked
-        for name, f in fields.items():
-            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-            if required and name not in value and not partial:
-                problems.append(Problem(path=_join(path, name), message=MISSING))
-                ok = False
-        if partial or not ok:
-            return out if ok else None
-        return tp(**out)
-    if origin is Literal:
-        if value in args and type(value) is type(args[0]):
-            return value
-        allowed = ", ".join(str(a) for a in args)
-        return bad(f"unknown {label or 'value'} {value!r}; allowed: {allowed}")
-    if origin is dict:
-        if not isinstance(value, dict):
-            return bad(f"must be a mapping; got {_show(value)}")
-        key_tp, val_tp = args
-        result = {}
-        for key, item in value.items():
-            sub = _join(path, str(key))
-            if key_tp is not str and check(key_tp, key, sub, partial, problems) is None:
-                continue
-            if not isinstance(key, (str, int)):
-                problems.append(Problem(path=sub, message="keys must be strings"))
-                continue
-            if item is None and partial:
-                result[key] = None  # removes the inherited key
-                continue
-            checked = check(val_tp, item, sub, partial, problems)
-            if checked is not None:
-                result[key] = checked
-        return result
-    if origin is list:
-        if not isinstance(value, list):
-            return bad(f"must be a list; got {_show(value)}")
-        items = [check(args[0], item, f"{path}[{i}]", partial, problems)
-                 for i, item in enumerate(value)]
-        return items if all(i is not None for i in items) else None
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        plain = [a for a in args if a is not type(None)]
-        if all(isinstance(a, type) for a in plain):
-            if isinstance(value, tuple(plain)):
-                return value
-            return bad(f"must be {' or '.join(a.__name__ for a in plain)}; got {_show(value)}")
-        return check(plain[0], value, path, partial, problems)
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        return bad(f"must be a number; got {_show(value)}")
-    if tp is str and isinstance(value, int) and not isinstance(value, bool):
-        return str(value)  # env values such as 1 mean "1"
-    if isinstance(tp, type) and isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
-        return value
-    return bad(f"must be {getattr(tp, '__name__', tp)}; got {_show(value)}")
+MISSING = "missing required key"
+DERIVED = {"name", "accelerator", "line", "chain"}
+"""Fields set by the catalog, never written in a file."""
 
 
-@functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls, include_extras=True)
+def validate(data: dict[str, Any]) -> tuple[Profile | None, list[Problem]]:
+    """The model of merged profile data, or one problem per error (key path, message)."""
+    try:
+        return Profile.model_validate(data), []
+    except ValidationError as exc:
+        return None, [Problem(_path(err["loc"]), _message(err)) for err in exc.errors()]
 
 
-def _names(cls: type) -> str:
-    return ", ".join(f.name for f in dataclasses.fields(cls) if "derived" not in f.metadata)
+def json_schema() -> dict[str, Any]:
+    """The schema of one profile file: every key optional (a file may set a part), plus extends,
+    abstract and lines (the keys a file sets for one stack line only)."""
+    schema = copy.deepcopy(Profile.model_json_schema())
+    for definition in [schema, *schema.get("$defs", {}).values()]:
+        definition.pop("required", None)
+    for name in DERIVED:
+        schema["properties"].pop(name)
+    env_var = schema["$defs"]["EnvVar"]
+    schema["$defs"]["EnvVar"] = {"anyOf": [{"type": "string"}, {"type": "number"}, env_var],
+                                 "description": env_var.get("description", "")}
+    keys = copy.deepcopy(schema["properties"])
+    schema["properties"]["extends"] = {"type": "string", "description": "the parent profile (file name without .yaml)"}
+    schema["properties"]["abstract"] = {"type": "boolean", "description": "a base: no image of its own"}
+    schema["properties"]["lines"] = {
+        "type": "object", "description": "keys set for one stack line only, by line name (current, cu128, ...)",
+        "propertyNames": {"pattern": "^[a-z][a-z0-9]*$"},
+        "additionalProperties": {"type": "object", "properties": keys, "additionalProperties": False}}
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "gptoss-images profile"
+    return schema
 
 
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+def _path(loc: tuple) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if item == "[key]":
+            continue
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
+        elif not _branch(str(item)):
+            parts.append(str(item))
+    return ".".join(parts)
+
+
+def _branch(item: str) -> bool:
+    """pydantic's names of union branches and tagged types inside a location."""
+    return item in ("bool", "int", "float", "str", "dict[str,any]", "none") or item.startswith(
+        ("list[", "function-", "literal[", "nullable["))
+
+
+def _message(err: dict[str, Any]) -> str:
+    kind, ctx, given = err["type"], err.get("ctx") or {}, err.get("input")
+    if kind == "missing":
+        return MISSING
+    if kind == "extra_forbidden":
+        allowed = _fields_at(err["loc"][:-1])
+        return "unknown key" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+    if kind == "string_pattern_mismatch":
+        return f"{PATTERN_MESSAGES.get(ctx.get('pattern'), err['msg'])}; got {_show(given)}"
+    if kind == "literal_error":
+        allowed = ", ".join(re.findall(r"'([^']*)'|(\d+)", ctx.get("expected", "")) and
+                            [a or b for a, b in re.findall(r"'([^']*)'|\b(\d+)\b", ctx.get("expected", ""))])
+        return f"unknown value {_show(given)}; allowed: {allowed}"
+    text = err["msg"][0].lower() + err["msg"][1:]
+    return f"{text.removeprefix('value error, ')}; got {_show(given)}"
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """The keys allowed where a location points: the fields of the model there."""
+    tp: Any = Profile
+    for item in loc:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = tp.model_fields.get(str(item))
+            tp = field.annotation if field else None
+        elif typing.get_origin(tp) in (dict, list):
+            tp = typing.get_args(tp)[-1]
+        if tp is None:
+            return []
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [name for name in tp.model_fields if name not in DERIVED]
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    while typing.get_origin(tp) in (Annotated, Union) or type(tp).__name__ == "UnionType":
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        tp = args[0]
+    return tp
 
 
 def _show(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}" if not isinstance(value, (dict, list)) else type(value).__name__
+    if isinstance(value, (dict, list)):
+        return type(value).__name__
+    return f"{type(value).__name__} {value!r}"

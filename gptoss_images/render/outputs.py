@@ -1,21 +1,25 @@
 """Everything `build.py render` writes, computed in memory first, then written whole.
 
-docker/<profile>/ per profile (swapped in as a folder) and docker/docker-bake.hcl;
+docker/<profile>/ per profile (swapped in as a folder), docker/docker-bake.hcl and the
+profiles' JSON Schema (profiles/profile.schema.json);
 `stale` names every file on disk that differs from what would be written, and any
 file under docker/ that nothing generates.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from gptoss_images import REPO
+from gptoss_images.profiles import catalog, schema
 from gptoss_images.profiles.schema import Profile
 from gptoss_images.render import bake, context, tree
 
 DOCKER_DIR = REPO / "docker"
 BAKE_FILE = "docker-bake.hcl"
+SCHEMA_FILE = "profile.schema.json"
 
 
 @dataclass(frozen=True)
@@ -24,12 +28,14 @@ class Outputs:
     files: dict[Path, bytes]
 
 
-def compute(loaded: dict[str, Profile], names: list[str] | None = None,
-            docker_dir: Path = DOCKER_DIR) -> Outputs:
+def compute(loaded: dict[str, Profile], names: list[str] | None = None, docker_dir: Path = DOCKER_DIR,
+            profiles_dir: Path = catalog.PROFILES_DIR) -> Outputs:
     """The contexts of `names` (default: all) and the files rendered from every profile."""
     chosen = names or list(loaded)
+    text = json.dumps(schema.json_schema(), indent=1, sort_keys=True) + "\n"
     return Outputs(folders={docker_dir / name: context.files(loaded[name]) for name in chosen},
-                   files={docker_dir / BAKE_FILE: bake.render(list(loaded.values()))})
+                   files={docker_dir / BAKE_FILE: bake.render(list(loaded.values())),
+                          profiles_dir / SCHEMA_FILE: text.encode()})
 
 
 def write(outputs: Outputs, docker_dir: Path = DOCKER_DIR) -> list[str]:

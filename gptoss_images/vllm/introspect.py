@@ -9,7 +9,14 @@ a file, so that an image needs nothing of this package to run it:
 Input: {"commands": [{"id": ..., "argv": ["vllm", "serve", ...]}]}.
 Output: [{"id": ..., "ok": true|false, "error": "..."}], one per command, in one
 process: importing vLLM costs ~10 s, parsing a command a few milliseconds.
-Standard library and vLLM only.
+
+    VENV/bin/python -I gptoss_images/vllm/introspect.py record > serve.json
+
+prints the record of what `vllm serve` accepts, read from the parser itself: every
+flag with its aliases, the kind of value it takes (by asking its own type function),
+choices, whether it is negatable, the keys of its JSON configs (compilation-config,
+speculative-config, ...) and the ranges its config classes enforce (found by asking
+their own validators). Standard library and vLLM only.
 """
 
 from __future__ import annotations
@@ -63,14 +70,213 @@ def _message(stderr: str) -> str:
     return "; ".join(line for line in lines if line and not line.startswith("For further information"))
 
 
+PROBES = {"int": "3", "float": "1.5", "str": "x", "json": "{}", "human": "1k"}
+
+
+def _accepts(kind_type, text: str) -> bool:
+    try:
+        kind_type(text)
+    except Exception:  # a type function rejects with whatever it raises
+        return False
+    return True
+
+
+def _kind(action) -> str:
+    """The value an action takes: none, int, float, str, json (a mapping) or human-int (1k, 32K)."""
+    if action.nargs == 0:
+        return "none"
+    if action.type is None:
+        return "str"
+    ok = {name for name, text in PROBES.items() if _accepts(action.type, text)}
+    if "str" in ok:
+        return "str"
+    if "json" in ok:
+        return "json"
+    if "float" in ok:
+        return "float"
+    return "human-int" if "human" in ok else "int"
+
+
+def _config_class(dest: str):
+    """vllm.config's class for a JSON flag: compilation_config -> CompilationConfig."""
+    import vllm.config as configs
+
+    return getattr(configs, "".join(part.capitalize() for part in dest.split("_")), None)
+
+
+def _keys(cls, depth: int = 0) -> dict:
+    """The fields of a config class, nested where a field is itself a config class."""
+    import dataclasses
+    import typing
+
+    if cls is None or not isinstance(cls, type):
+        return {}
+    if dataclasses.is_dataclass(cls):
+        names = [f.name for f in dataclasses.fields(cls) if f.init]
+    else:
+        names = list(getattr(cls, "model_fields", {}))
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # unresolvable forward references: keys only
+        hints = {}
+    out = {}
+    for name in names:
+        inner = hints.get(name)
+        nested = [a for a in (typing.get_args(inner) or (inner,)) if isinstance(a, type)
+                  and (dataclasses.is_dataclass(a) or hasattr(a, "model_fields")) and a.__module__.startswith("vllm")]
+        out[name] = {"keys": _keys(nested[0], depth + 1)} if nested and depth < 3 else {}
+    return out
+
+
+def _constructible():
+    """vllm.config's config classes that build with no arguments: their validators can be asked."""
+    import vllm.config as configs
+
+    found = []
+    for name in sorted(dir(configs)):
+        cls = getattr(configs, name)
+        if name.endswith("Config") and isinstance(cls, type) and name not in ("VllmConfig", "ModelConfig"):
+            try:
+                cls()
+            except Exception:  # needs arguments (a model, a device): not probed
+                continue
+            found.append(cls)
+    return found
+
+
+def _bound(accepts, inside: float, outside: float, integer: bool) -> tuple[float, bool]:
+    """The edge between an accepted and a rejected value, and whether it is itself accepted."""
+    for _ in range(200):
+        middle = (inside + outside) // 2 if integer else (inside + outside) / 2
+        if abs(outside - inside) <= (1 if integer else 1e-9 * max(1.0, abs(inside))):
+            break
+        inside, outside = (middle, outside) if accepts(middle) else (inside, middle)
+    edge = outside if integer else round(outside, 6)
+    if integer:
+        return (inside, True)
+    return (edge, True) if accepts(edge) else (edge, False)
+
+
+def _range(classes, dest: str, kind: str) -> dict:
+    """min/max (and whether each is exclusive) that a config class's own validation enforces.
+
+    A bound is kept only if it holds both with the class's defaults and with its other
+    numbers doubled: a limit that follows another field (max-num-batched-tokens >=
+    max-model-len) is a relation, not a range, and is left to vLLM.
+    """
+    owners = [c for c in classes if dest in _keys(c)]
+    if len(owners) != 1 or kind not in ("int", "float", "human-int"):
+        return {}
+    cls, integer = owners[0], kind != "float"
+    defaults = vars(cls()) if hasattr(cls(), "__dict__") else {}
+    doubled = {k: v * 2 for k, v in defaults.items()
+               if k != dest and isinstance(v, (int, float)) and not isinstance(v, bool) and v}
+    found = [_bounds(cls, dest, integer, context) for context in ({}, doubled)]
+    kept = {k: v for k, v in found[0].items() if found[1].get(k) == v}
+    return kept if _interval(cls, dest, integer, kept) else {}
+
+
+def _interval(cls, dest: str, integer: bool, bounds: dict) -> bool:
+    """Whether values inside the bounds are accepted: a set of allowed values is no range."""
+    low, high = bounds.get("min"), bounds.get("max")
+    if low is None and high is None:
+        return True
+    low = low if low is not None else high - 1000
+    high = high if high is not None else low + 1000
+    inside = [low + (high - low) * f for f in (0.1, 0.37, 0.5, 0.63, 0.9)]
+    for value in inside:
+        try:
+            cls(**{dest: int(round(value)) if integer else value})
+        except Exception:  # a hole: not an interval
+            return False
+    return high > low
+
+
+def _bounds(cls, dest: str, integer: bool, context: dict) -> dict:
+    def accepts(value) -> bool:
+        try:
+            cls(**context, **{dest: int(value) if integer else float(value)})
+        except Exception:  # the validator's rejection
+            return False
+        return True
+
+    try:
+        start = getattr(cls(**context), dest)
+    except Exception:  # the doubled context itself is rejected: no bound is confirmed
+        return {}
+    if not isinstance(start, (int, float)) or isinstance(start, bool) or not accepts(start):
+        return {}
+    out: dict = {}
+    far = 2**40
+    for side, edge_at in (("max", far), ("min", -far)):
+        if not accepts(edge_at):
+            edge, inclusive = _bound(accepts, start, edge_at, integer)
+            out[side] = int(edge) if integer else edge + 0.0  # no -0.0
+            if not inclusive:
+                out[f"{side}_exclusive"] = True
+    return out
+
+
+def _parses_to(parser, option: str, dest: str):
+    """What `vllm serve MODEL OPTION` sets `dest` to, or None if the parser refuses it."""
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            return getattr(parser.parse_args(["serve", "model", option]), dest, None)
+    except SystemExit:
+        return None
+
+
+def record() -> dict:
+    """What `vllm serve` accepts, read from its own parser and config classes."""
+    import argparse
+
+    import vllm
+
+    parser, _ = serve_parser()
+    serve = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["serve"]
+    classes = _constructible()
+    flags = {}
+    for action in serve._actions:
+        longs = [o for o in action.option_strings if o.startswith("--")]
+        if not longs or isinstance(action, argparse._HelpAction):
+            continue
+        name = longs[0][2:]
+        kind = _kind(action)
+        entry: dict = {"value": kind}
+        negations = []
+        if isinstance(action, argparse.BooleanOptionalAction):
+            spellings = set(action.option_strings) | {f"--no-{longs[0][2:]}"}
+            negations = sorted(o for o in spellings if _parses_to(parser, o, action.dest) is False)
+            entry["negations"] = negations
+        aliases = sorted(o for o in action.option_strings if o != longs[0] and o not in negations)
+        if aliases:
+            entry["aliases"] = aliases
+        if action.nargs not in (None, 0):
+            entry["nargs"] = action.nargs
+        if action.choices is not None:
+            entry["choices"] = sorted(str(c) for c in action.choices)
+        if kind == "json":
+            if _accepts(action.type, "3"):
+                entry["int_too"] = True  # -O3: a level instead of a mapping
+            keys = _keys(_config_class(action.dest))
+            if keys:
+                entry["keys"] = keys
+        entry.update(_range(classes, action.dest, kind))
+        flags[name] = entry
+    return {"version": vllm.__version__, "flags": dict(sorted(flags.items()))}
+
+
 def main() -> int:
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # vLLM logs to stdout: keep it for the results alone
-    commands = json.loads(sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read())["commands"]
-    parser, command = serve_parser()
-    results = [{"id": c["id"], "ok": (e := check(parser, command, c["argv"])) is None, "error": e}
-               for c in commands]
-    json.dump(results, out)
+    if sys.argv[1:] == ["record"]:
+        json.dump(record(), out, indent=1, sort_keys=True)
+    else:
+        commands = json.loads(sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read())["commands"]
+        parser, command = serve_parser()
+        json.dump([{"id": c["id"], "ok": (e := check(parser, command, c["argv"])) is None, "error": e}
+                   for c in commands], out)
     out.close()
     return 0
 

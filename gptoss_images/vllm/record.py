@@ -1,15 +1,21 @@
 """Record what a vLLM release accepts under vllm-api/<version>/, read from its installed wheel.
 
-`envs.txt` lists the environment variables the release's `vllm/envs.py` defines;
-gptoss_images.launcher.vllm_api reads the records back.
+`serve.json`: every `vllm serve` flag, from the release's own parser (introspect.py
+record); `envs.txt`: the variables its `vllm/envs.py` defines. The launcher and
+profile validation read them back (gptoss_images.launcher.vllm_api); the test suite
+compares them with the wheels they came from.
 """
 
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
 from pathlib import Path
 
 from gptoss_images.launcher.vllm_api import RECORDS
+from gptoss_images.render import tree
+from gptoss_images.vllm import install
 
 
 def env_names_from_source(source: str) -> set[str]:
@@ -23,12 +29,25 @@ def env_names_from_source(source: str) -> set[str]:
     raise ValueError("no environment_variables mapping in this envs.py")
 
 
-def snapshot(envs_py: Path, version: str) -> Path:
-    """Record the variables of `envs_py` (from vLLM `version`'s wheel)."""
-    names = sorted(env_names_from_source(envs_py.read_text()))
-    out = RECORDS / version / "envs.txt"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    header = (f"# Generated from vLLM {version}'s vllm/envs.py by `python build.py pins snapshot`."
-              " Do not edit.\n")
-    out.write_text(header + "\n".join(names) + "\n")
-    return out
+def read(python: Path) -> dict[str, bytes]:
+    """The record files of the vLLM installed under `python`, as they are written."""
+    done = subprocess.run([str(python), "-I", str(install.INTROSPECT), "record"], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        raise RuntimeError("introspect.py record failed:\n" + "\n".join(done.stderr.splitlines()[-5:]))
+    serve = json.loads(done.stdout)
+    version = serve["version"]
+    serve = {"_generated": f"GENERATED FILE: do not edit. From vLLM {version}'s own parser. "
+                           f"Regenerate: python build.py pins record {version}", **serve}
+    names = sorted(env_names_from_source(install.envs_py(python).read_text()))
+    envs = (f"# GENERATED FILE: do not edit. From vLLM {version}'s vllm/envs.py. "
+            f"Regenerate: python build.py pins record {version}\n" + "\n".join(names) + "\n")
+    return {"serve.json": (json.dumps(serve, indent=1, sort_keys=True) + "\n").encode(),
+            "envs.txt": envs.encode()}
+
+
+def write(python: Path, version: str, records: Path = RECORDS) -> Path:
+    """Record the vLLM installed under `python` (release `version`) in vllm-api/<version>/."""
+    folder = records / version
+    tree.write_folder(folder, read(python))
+    return folder

@@ -1,0 +1,93 @@
+"""Read one profile file strictly: UTF-8, YAML without duplicate keys, a mapping; one line per problem.
+
+A problem names the file and, where YAML knows it, the line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gptoss_images.errors import Problem
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+FILE_KEYS = ("extends", "abstract", "lines")
+LINE = re.compile(r"^[a-z][a-z0-9]*$")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One profile file as written, before inheritance."""
+
+    name: str
+    file: str
+    data: dict[str, Any]
+    """The profile keys the file sets for every line."""
+    lines: dict[str, dict[str, Any]]
+    """The keys it sets for one line only, by line name."""
+    extends: str | None
+    abstract: bool
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+def read(path: Path, display: str) -> tuple[Source | None, list[Problem]]:
+    """The file's contents, or the problems that keep it from being read."""
+    def problem(message: str, key: str = "") -> tuple[None, list[Problem]]:
+        return None, [Problem(key, message, display)]
+
+    if not NAME.match(path.stem):
+        return problem("profile names are lowercase letters, digits and '-'")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return problem(f"cannot read it ({exc.strerror})")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        return problem(f"line {line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8")
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return problem(f"malformed YAML: {where}{reason}")
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        return problem(f"must be a mapping of profile keys; got {type(data).__name__}")
+    found: list[Problem] = []
+    extends, abstract, lines = data.pop("extends", None), data.pop("abstract", False), data.pop("lines", {})
+    if extends is not None and not (isinstance(extends, str) and NAME.match(extends)):
+        found.append(Problem("extends", f"must be a profile name; got {extends!r}", display))
+    if not isinstance(abstract, bool):
+        found.append(Problem("abstract", f"must be true or false; got {abstract!r}", display))
+    if not isinstance(lines, dict) or not all(isinstance(v, dict) for v in lines.values()):
+        found.append(Problem("lines", "must map line names to the keys they set", display))
+        lines = {}
+    for line in lines:
+        if not (isinstance(line, str) and LINE.match(line)):
+            found.append(Problem(f"lines.{line}", "line names are lowercase letters and digits", display))
+    for key in list(data) + [k for v in lines.values() for k in v]:
+        if not isinstance(key, str):
+            found.append(Problem(str(key), "keys must be strings", display))
+    if found:
+        return None, found
+    return Source(path.stem, display, data, lines, extends, abstract), []
