@@ -77,7 +77,8 @@ BAD = [
      "write the full name: --max-num-seqs"),
     ("h100.yaml", "extends: cuda\nserve: {config: {compilation-config: {pass_confg: {enable_noop: true}}}}\n",
      "serve.config.compilation-config: --compilation-config: unknown key 'pass_confg'; did you mean pass_config?"),
-    ("h100.yaml", "extends: cuda\nmodels: {openai/gpt-oss-120b: {rules: [{tp: 2, args: {gpu-memory-utilization: 1.5}}]}}\n",
+    ("h100.yaml",
+     "extends: cuda\nmodels: {openai/gpt-oss-120b: {rules: [{tp: 2, args: {gpu-memory-utilization: 1.5}}]}}\n",
      "models.openai/gpt-oss-120b.rules[0].args.gpu-memory-utilization: --gpu-memory-utilization='1.5': "
      "vLLM takes a number ≤ 1.0"),
     ("h100.yaml", "extends: cuda\nserve: {config: {tensor-parallel-size: 2}}\n",
@@ -91,7 +92,8 @@ BAD = [
     ("h100.yaml", "extends: cuda\ngpu: {memory_gib: 0}\n", "gpu.memory_gib: input should be greater than 0"),
     ("gpt-oss.yaml", "abstract: true\nharmony: {vocab_wheel: quicktok-v1==0.4.0, sha256: abc}\n",
      "profiles/gpt-oss.yaml: harmony.sha256: must be a SHA-256: 64 lowercase hex digits"),
-    ("h100.yaml", "extends: cuda\nextends: rocm\n", "profiles/h100.yaml: malformed YAML: line 2: duplicate key 'extends'"),
+    ("h100.yaml", "extends: cuda\nextends: rocm\n",
+     "profiles/h100.yaml: malformed YAML: line 2: duplicate key 'extends'"),
     ("h100.yaml", b"extends: cuda\ndescription: caf\xe9\n", "profiles/h100.yaml: line 2: not valid UTF-8 (byte 0xe9)"),
 ]
 

@@ -59,6 +59,13 @@ def fraction(text: str) -> float:
     return value
 
 
+def secret(text: str) -> str:
+    if not text.strip():
+        raise ValueError("a non-empty key: an empty one would start vLLM without authentication; "
+                         "unset the variable to serve without a key")
+    return text
+
+
 def boolean(text: str) -> bool:
     if text.lower() in TRUE:
         return True
@@ -80,8 +87,8 @@ KNOBS = [
     Knob("max-num-seqs", "sequences per batch", integer(1, 100_000), "N"),
     Knob("gpu-memory-utilization", "share of each GPU's memory vLLM may use", fraction, "F"),
     Knob("served-model-name", "model name clients send", metavar="NAME"),
-    Knob("api-key", "require this bearer token (passed as VLLM_API_KEY, never in argv)",
-         metavar="KEY"),
+    Knob("api-key", "require this bearer token (passed as VLLM_API_KEY, never in argv or output)",
+         secret, "KEY"),
     Knob("function-calling", "--tool-call-parser openai --enable-auto-tool-choice",
          boolean, flag=True),
     Knob("tool-server", "built-in tools: 'demo' or MCP servers HOST:PORT[,HOST:PORT...]",
@@ -94,6 +101,7 @@ KNOBS = [
          metavar="FILE"),
 ]
 LAUNCHER_ONLY = {"skip-checks", "profile"}
+SECRET = {"api-key"}
 
 
 def add_options(parser: argparse.ArgumentParser, option_names: list[str]) -> None:
@@ -111,17 +119,36 @@ def option_knob(name: str) -> Knob:
     return Knob(name, "hardware option of this profile (see --help's list)", metavar="CHOICE")
 
 
-def collect(ns: argparse.Namespace, environ: Mapping[str, str], option_names: list[str]) -> dict[str, Any]:
-    """Values by option name: the command line over GPTOSS_* over nothing."""
+def collect(ns: argparse.Namespace, environ: Mapping[str, str], option_names: list[str],
+            extra: list[tuple[str, Any]]) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+    """Values by option name: the command line over GPTOSS_* over nothing. A knob given in
+    another spelling among the extra vLLM flags (`--tensor_parallel_size 3`, `-tp 3`,
+    `--api_key K`) counts as the knob itself. Returns the values and the other extra flags."""
     knobs = KNOBS + [option_knob(name) for name in option_names]
     known = {k.env for k in knobs}
     for var in environ:
         if var.startswith(PREFIX) and var not in known:
             raise BadInput(f"{var}: unknown variable; allowed: {', '.join(sorted(known))}")
+    by_option = {k.option: k for k in knobs if k.option not in LAUNCHER_ONLY}
+    spelled: dict[str, Any] = {}
+    rest = []
+    for name, value in extra:
+        if name not in by_option:
+            rest.append((name, value))
+            continue
+        if getattr(ns, by_option[name].dest, None) is not None or name in spelled:
+            raise BadInput(f"--{name}: given twice (in two spellings); give it once")
+        if isinstance(value, list):
+            if len(value) != 1:
+                raise BadInput(f"--{name}: give one value" + ("" if name in SECRET else f"; got {len(value)}"))
+            value = value[0]
+        spelled[name] = value
     values: dict[str, Any] = {}
     for knob in knobs:
         given = getattr(ns, knob.dest, None)
         source = f"--{knob.option}"
+        if given is None and knob.option in spelled:
+            given = spelled[knob.option]
         if given is None and knob.env in environ:
             given, source = environ[knob.env], knob.env
         if given is None:
@@ -129,8 +156,9 @@ def collect(ns: argparse.Namespace, environ: Mapping[str, str], option_names: li
         if isinstance(given, bool):
             values[knob.option] = given
             continue
+        shown = "<hidden>" if knob.option in SECRET else repr(given)
         try:
             values[knob.option] = knob.parse(given)
         except ValueError as exc:
-            raise BadInput(f"{source}={given!r}: must be {exc}") from None
-    return values
+            raise BadInput(f"{source}={shown}: must be {exc}") from None
+    return values, rest

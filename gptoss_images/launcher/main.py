@@ -7,18 +7,22 @@ checks the machine and replaces itself with `vllm serve`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from gptoss_images.launcher import checks, inputs
+from gptoss_images.launcher import checks, inputs, vllm_api
 from gptoss_images.launcher import plan as planner
+from gptoss_images.launcher import profile as profile_file
 from gptoss_images.launcher.inputs import BadInput
 
-DEFAULT_PROFILE = "/opt/gptoss/profile.json"
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise BadInput(message)
 EPILOG = """\
 Every option can also be given as a GPTOSS_* variable (shown after each option);
 the option wins. Anything else on the command line goes to `vllm serve` as it is,
@@ -36,28 +40,12 @@ exit codes: 0 ok, 1 --check found a failure, 2 bad input, 3 a machine check fail
 """
 
 
-def load_profile(argv: list[str], environ: Mapping[str, str]) -> dict[str, Any]:
-    path = environ.get("GPTOSS_PROFILE", DEFAULT_PROFILE)
-    for i, arg in enumerate(argv):
-        if arg == "--profile" and i + 1 < len(argv):
-            path = argv[i + 1]
-        elif arg.startswith("--profile="):
-            path = arg.split("=", 1)[1]
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise BadInput(f"GPTOSS_PROFILE/--profile={path!r}: no such file; give a rendered "
-                       "docker/<profile>/profile.json") from None
-    except ValueError as exc:
-        raise BadInput(f"GPTOSS_PROFILE/--profile={path!r}: not a profile JSON ({exc})") from None
-
-
 def make_parser(profile: dict[str, Any]) -> argparse.ArgumentParser:
     scenarios = "; ".join(f"{name}: {s['description']}" for name, s in profile["serve"]["scenarios"].items())
     options = "".join(f"\n  --{name} / GPTOSS_{name.upper().replace('-', '_')}: {o['description']}; "
                       f"{', '.join(o['choices'])} (default {o['default']})"
                       for name, o in profile["options"].items())
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="gptoss-serve", allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
         description=f"Serve gpt-oss with vLLM {profile['stack']['vllm']} on {profile['description']} "
                     f"(profile {profile['name']}).\n\nscenarios: {scenarios}"
@@ -69,7 +57,6 @@ def make_parser(profile: dict[str, Any]) -> argparse.ArgumentParser:
     parser.add_argument("--check", action="store_true",
                         help="check the machine (pass / warn / fail lines) and exit")
     inputs.add_options(parser, list(profile["options"]))
-    parser.add_argument("-tp", dest="tensor_parallel_size", help=argparse.SUPPRESS)
     return parser
 
 
@@ -78,14 +65,22 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ
     try:
-        profile = load_profile(argv, environ)
-        ns, extra = make_parser(profile).parse_known_args(argv)
-        values = inputs.collect(ns, environ, list(profile["options"]))
-        plan = planner.build(profile, values, extra, environ)
+        profile = profile_file.load(argv, environ)
+        api = vllm_api.load(profile["stack"]["vllm"])
+        if api is None:
+            raise BadInput(f"no record of what vLLM {profile['stack']['vllm']} accepts in {vllm_api.RECORDS}: "
+                           "the image is incomplete; rebuild it")
+        ns, words = make_parser(profile).parse_known_args(argv)
+        extra = vllm_api.parse(api, words, secret=inputs.SECRET)
+        values, extra = inputs.collect(ns, environ, list(profile["options"]), extra)
+        _refuse_empty_key(environ)
+        plan = planner.build(profile, values, extra, environ, api, vllm_api.behaviour(api.version))
         skip = _skip_list(values.get("skip-checks", ""))
-    except BadInput as exc:
+    except (BadInput, vllm_api.Rejected) as exc:
         print(f"gptoss-serve: error: {exc}", file=sys.stderr)
         return 2
+    for warning in _lookalikes(api, environ):
+        print(f"gptoss-serve: warning: {warning}", file=sys.stderr)
     for note in plan.notes:
         print(f"gptoss-serve: note: {note}", file=sys.stderr)
     if ns.check:
@@ -114,6 +109,21 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         print(f"gptoss-serve: error: {plan.argv[0]} not found on PATH", file=sys.stderr)
         return 127
     return 0
+
+
+def _refuse_empty_key(environ: Mapping[str, str]) -> None:
+    if "VLLM_API_KEY" in environ and not environ["VLLM_API_KEY"].strip():
+        raise BadInput("VLLM_API_KEY is empty: vLLM would start without authentication; unset it or give a key")
+
+
+def _lookalikes(api: vllm_api.Api, environ: Mapping[str, str]) -> list[str]:
+    """VLLM_* variables this vLLM never reads (a typo, or a recipe's name from another release)."""
+    found = []
+    for var in sorted(v for v in environ if v.startswith("VLLM_") and v not in api.envs):
+        real = vllm_api.similar_env(api, var)
+        found.append(f"{var} is not a variable vLLM {api.version} reads; it has no effect"
+                     + (f": did you mean {real}?" if real else ""))
+    return found
 
 
 def _skip_list(text: str) -> set[str]:

@@ -1,8 +1,9 @@
 """From profile and inputs to the exact `vllm serve` command and its environment.
 
 The order of precedence is profile config -> scenario -> model/TP rules -> the
-user's options -> the user's extra flags. A later layer replaces a flag instead
-of repeating it.
+user's options -> the user's extra flags. A later layer replaces a flag (whatever
+its spelling: `--x`, `--no-x`, an alias) instead of repeating it, and the whole
+command is read back with the record of the profile's vLLM before it runs.
 
 Every setting goes on the command line (no config file), so the printed command is
 the whole truth and runs as it is, and the launcher writes nothing.
@@ -23,6 +24,9 @@ from gptoss_images.launcher.inputs import BadInput
 
 USER_FLAGS = ["max-model-len", "max-num-seqs", "gpu-memory-utilization", "served-model-name",
               "host", "port"]
+MODEL_TYPE = "gpt_oss"
+LAYERS = {24: "20b", 36: "120b"}
+"""gpt-oss's sizes by num_hidden_layers in config.json."""
 
 
 @dataclass
@@ -54,8 +58,9 @@ class Plan:
                            "unset": self.unset, "notes": self.notes}, indent=2)
 
 
-def build(profile: dict[str, Any], values: dict[str, Any], extra: list[str],
-          environ: Mapping[str, str]) -> Plan:
+def build(profile: dict[str, Any], values: dict[str, Any], extra: list[tuple[str, Any]],
+          environ: Mapping[str, str], api: vllm_api.Api, behaviour: dict[str, bool]) -> Plan:
+    """`extra`: the user's other vLLM flags, as vllm_api.parse read them."""
     model, spec = _model(profile, values.get("model"))
     scenario_name = values.get("scenario") or "default"
     scenarios = profile["serve"]["scenarios"]
@@ -65,9 +70,9 @@ def build(profile: dict[str, Any], values: dict[str, Any], extra: list[str],
     scenario = scenarios[scenario_name]
     tp = _tp(profile, model, spec, scenario, values.get("tensor-parallel-size"))
 
-    args: dict[str, Any] = dict(profile["serve"]["config"])
+    args: dict[str, Any] = {}
     notes: list[str] = []
-    layers = [scenario["args"]] + [r["args"] for r in spec["rules"] if r["tp"] == tp]
+    layers = [profile["serve"]["config"], scenario["args"]] + [r["args"] for r in spec["rules"] if r["tp"] == tp]
     layers.append({k: values[k] for k in USER_FLAGS if k in values})
     if values.get("function-calling"):
         layers.append({"tool-call-parser": "openai", "enable-auto-tool-choice": True})
@@ -75,23 +80,26 @@ def build(profile: dict[str, Any], values: dict[str, Any], extra: list[str],
         layers.append({"tool-server": _tool_server(values["tool-server"])})
     for layer in layers:
         for key, value in layer.items():
-            _set(args, key, value)
+            _set(api, args, key, value)
 
-    extra_names = _flag_names(extra)
-    if values.get("structured-output"):
-        if "async-scheduling" in extra_names:
-            raise BadInput("GPTOSS_STRUCTURED_OUTPUT=1 with --async-scheduling: vLLM "
-                           f"{profile['stack']['vllm']} cannot combine them; drop one")
-        if args.pop("async-scheduling", None) is not None:
-            notes.append("async scheduling is off: this vLLM does not support it with structured output")
-    for name in extra_names:
-        _drop(args, name)
+    user = {name for name, _ in extra}
+    if values.get("structured-output") and not behaviour.get("async-scheduling-with-structured-output"):
+        if "async-scheduling" in user:
+            raise BadInput(f"GPTOSS_STRUCTURED_OUTPUT=1 with --async-scheduling: vLLM {api.version} cannot "
+                           "combine them; drop one")
+        if any(_name(api, k) == "async-scheduling" and v is True for k, v in args.items()):
+            _drop(api, args, "async-scheduling")
+            notes.append(f"async scheduling is off: vLLM {api.version} does not support it with structured output")
+    for name, value in extra:
+        _apply(api, args, name, value)
 
     argv = ["vllm", "serve", model, "--tensor-parallel-size", str(tp)]
     for key, value in args.items():
         argv += vllm_api.argv_of(key, value)
-    argv += extra
-
+    try:
+        vllm_api.parse(api, argv[3:])
+    except vllm_api.Rejected as exc:
+        raise BadInput(f"vLLM {api.version} would refuse this command: {exc}") from None
     env, unset, secrets = _environment(profile, values, environ)
     return Plan(profile["name"], model, spec, tp, scenario_name, args, argv, env, unset, notes, secrets)
 
@@ -108,17 +116,24 @@ def _model(profile: dict[str, Any], given: str | None) -> tuple[str, dict[str, A
 
 
 def _local_model_kind(path: str, models: dict[str, Any]) -> str:
-    """Which gpt-oss a local folder holds: its config's layer count, else its name."""
-    layers = {24: "20b", 36: "120b"}
+    """Which gpt-oss a local folder holds, from its config.json: model_type and layer count."""
+    where = f"GPTOSS_MODEL/--model={path!r}"
     try:
-        size = layers.get(json.loads(Path(path, "config.json").read_text()).get("num_hidden_layers"))
-    except (OSError, ValueError, AttributeError):
-        size = None
-    for name in models:
-        if (size and name.endswith(f"-{size}")) or (not size and name.rsplit("-", 1)[-1] in path):
-            return name
-    raise BadInput(f"GPTOSS_MODEL/--model={path!r}: cannot tell which gpt-oss this folder holds "
-                   "(no config.json with num_hidden_layers 24 or 36, no 20b/120b in its name)")
+        config = json.loads(Path(path, "config.json").read_text())
+    except OSError:
+        raise BadInput(f"{where}: the folder has no readable config.json; give a gpt-oss checkout") from None
+    except ValueError:
+        raise BadInput(f"{where}: its config.json is not JSON") from None
+    kind = config.get("model_type") if isinstance(config, dict) else None
+    if kind != MODEL_TYPE:
+        raise BadInput(f"{where}: config.json says model_type {kind!r}; this image serves {MODEL_TYPE} "
+                       f"({', '.join(models)})")
+    size = LAYERS.get(config.get("num_hidden_layers"))
+    match = [name for name in models if size and name.endswith(f"-{size}")]
+    if not match:
+        raise BadInput(f"{where}: a gpt_oss config with num_hidden_layers {config.get('num_hidden_layers')!r}; "
+                       f"expected 24 (20b) or 36 (120b)")
+    return match[0]
 
 
 def _tp(profile: dict, model: str, spec: dict, scenario: dict, given: int | None) -> int:
@@ -143,23 +158,58 @@ def _tool_server(spec: str) -> str:
     return spec
 
 
-def _negation(name: str) -> str:
-    return name[3:] if name.startswith("no-") else f"no-{name}"
+def _name(api: vllm_api.Api, key: str) -> str:
+    """The record's name of a setting as written (a negation spelling maps to its flag)."""
+    try:
+        return vllm_api.resolve(api, f"--{key}")[0]
+    except vllm_api.Rejected:
+        return key
 
 
-def _drop(args: dict, name: str) -> None:
-    args.pop(name, None)
-    args.pop(_negation(name), None)
+def _drop(api: vllm_api.Api, args: dict, name: str) -> None:
+    for key in [k for k in args if _name(api, k) == name]:
+        del args[key]
 
 
-def _set(args: dict, key: str, value: Any) -> None:
-    _drop(args, key)
+def _set(api: vllm_api.Api, args: dict, key: str, value: Any) -> None:
+    _drop(api, args, _name(api, key))
     args[key] = value
 
 
-def _flag_names(extra: list[str]) -> list[str]:
-    """Long-option names in the user's extra argv, as vLLM spells them."""
-    return [arg[2:].split("=", 1)[0].replace("_", "-") for arg in extra if arg.startswith("--")]
+def _apply(api: vllm_api.Api, args: dict, name: str, value: Any) -> None:
+    """One of the user's flags, as parsed: a switch's False is its negation; a dotted config key
+    merges into the profile's JSON config."""
+    if isinstance(value, dict):  # -cc.pass_config.x=y
+        merged = {k: v for k, v in args.items() if _name(api, k) == name}
+        base = next(iter(merged.values()), {})
+        config = json.loads(json.dumps(base)) if isinstance(base, dict) else {}
+        for path, text in value.items():
+            node = config
+            *parents, leaf = path.split(".")
+            for part in parents:
+                if not isinstance(node.get(part), dict):
+                    node[part] = {}
+                node = node[part]
+            node[leaf] = _json_or_text(text)
+        _set(api, args, name, config)
+    elif value is False:
+        negations = api.spec(name).get("negations", [])
+        spelling = f"--no-{name}" if f"--no-{name}" in negations else negations[0]
+        _set(api, args, spelling[2:], True)
+    else:
+        _set(api, args, name, value)
+
+
+def _json_or_text(text: str | None) -> Any:
+    if text is None:
+        return True
+    lowered = {"true": True, "false": False}.get(text.lower())
+    if lowered is not None:
+        return lowered
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _environment(profile: dict, values: dict, environ: Mapping[str, str]

@@ -249,6 +249,20 @@ def _number(token: str) -> bool:
     return bool(re.fullmatch(r"-\d+(\.\d+)?", token))
 
 
+def behaviour(version: str, records: Path = RECORDS) -> dict[str, bool]:
+    """What vLLM `version` does that its parser does not show (vllm-api/behaviour.json, hand-kept:
+    each behaviour with the first release that has it)."""
+    path = records / "behaviour.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    return {name: version_key(version) >= version_key(entry["since"])
+            for name, entry in data.items() if isinstance(entry, dict)}
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """0.10.2 -> (0, 10, 2): release versions in order (pre-release and post suffixes ignored)."""
+    return tuple(int(part) for part in re.findall(r"\d+", version.split("rc")[0].split(".post")[0])[:4])
+
+
 def argv_of(name: str, value: Any) -> list[str]:
     """A setting as vLLM's command line takes it: True is the bare switch, False leaves it out,
     a mapping is JSON, a list is one value per word."""

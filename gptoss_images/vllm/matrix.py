@@ -1,11 +1,13 @@
-"""Every command the launcher can emit: profile x model x scenario x TP x tools."""
+"""Every command the launcher can emit: profile x model x scenario x TP x tools x options."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from pathlib import Path
 
 from gptoss_images.launcher import plan as planner
+from gptoss_images.launcher import vllm_api
 from gptoss_images.profiles import catalog
 from gptoss_images.profiles.schema import Profile
 
@@ -14,19 +16,24 @@ TOOLS = [{}, {"function-calling": True}, {"tool-server": "demo"},
          {"structured-output": True}]
 
 
-def plans(profile: Profile) -> Iterator[tuple[str, planner.Plan]]:
+def plans(profile: Profile, records: Path = vllm_api.RECORDS) -> Iterator[tuple[str, planner.Plan]]:
+    """Each command of `profile`, read with the record of its vLLM under `records`."""
     data = catalog.to_dict(profile)
-    environ: dict[str, str] = {}
+    api = vllm_api.load(profile.stack.vllm, records)
+    if api is None:
+        raise FileNotFoundError(f"no record of vLLM {profile.stack.vllm} under {records}")
+    behaviour = vllm_api.behaviour(profile.stack.vllm, records)
+    options = [[(name, choice) for choice in option.choices] for name, option in profile.options.items()]
     for model, spec in profile.models.items():
-        for scenario, tp, tools in itertools.product(profile.serve.scenarios, [None, *spec.tp], TOOLS):
-            values = {"model": model, "scenario": scenario, **tools}
+        for scenario, tp, tools, chosen in itertools.product(profile.serve.scenarios, [None, *spec.tp], TOOLS,
+                                                             itertools.product(*options)):
+            values = {"model": model, "scenario": scenario, **tools, **dict(chosen)}
             if tp is not None:
                 values["tensor-parallel-size"] = tp
-            key = f"{profile.name} {model} {scenario} tp={tp or 'auto'} {sorted(tools)}"
-            yield key, planner.build(data, values, [], environ)
+            key = f"{profile.name} {model} {scenario} tp={tp or 'auto'} {sorted(tools)} {dict(chosen)}"
+            yield key, planner.build(data, values, [], {}, api, behaviour)
 
 
-def commands(selected: list[Profile]) -> list[dict]:
-    """The checker's input: each plan's argv and config file text."""
-    return [{"id": key, "argv": plan.argv}
-            for profile in selected for key, plan in plans(profile)]
+def commands(selected: list[Profile], records: Path = vllm_api.RECORDS) -> list[dict]:
+    """The real parser's input: each plan's id and argv."""
+    return [{"id": key, "argv": plan.argv} for profile in selected for key, plan in plans(profile, records)]
