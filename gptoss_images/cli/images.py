@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from gptoss_images.cli import args as cli_args
 from gptoss_images.errors import UserError
 from gptoss_images.image import engine, pipeline, tags
 from gptoss_images.image.build import BuildInputs, Built
@@ -16,18 +17,17 @@ from gptoss_images.profiles.schema import Profile
 from gptoss_images.publish import gpu_test, release, results
 from gptoss_images.render import naming, outputs
 
-Add = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+Add = Callable[..., argparse.ArgumentParser]
+"""main's `add(name, func, help, *examples)`: a subcommand's parser."""
 
 
 def _inputs(args: argparse.Namespace, profile: Profile) -> BuildInputs:
     """The build inputs for `profile`; --base-image takes IMAGE or FAMILY=IMAGE."""
     base = None
-    for given in args.base_image or []:
+    for given in args.base_image or []:  # each checked by cli.args.base_image
         family, sep, image = given.partition("=")
         if not sep:
             base = given
-        elif family not in ("cuda", "rocm"):
-            raise UserError(f"--base-image {given}: unknown family {family!r}; allowed: cuda, rocm")
         elif family == profile.family:
             base = image
     return BuildInputs(base, args.index_url, args.ca_bundle, args.no_cache)
@@ -73,7 +73,8 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    tags.check_repository(args.registry)
+    if args.dry_run:
+        return _dry_run(args)
     client = engine.connect()
 
     def step(profile: Profile) -> Outcome:
@@ -86,8 +87,6 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 def cmd_release(args: argparse.Namespace) -> int:
     """validate -> render --check -> build -> smoke test -> tag -> push."""
-    if args.registry:
-        tags.check_repository(args.registry)
     if args.dry_run:
         return _dry_run(args)
     client = engine.connect()
@@ -129,7 +128,6 @@ def cmd_gpu_test(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    tags.check_repository(args.registry)
     published = release.promote_all(engine.connect(), args.results, args.registry, args.allow_no_gpu_check)
     for p in published:
         print(f"{p.profile:8} {'published' if p.ok else 'not published'}{': ' + p.detail if p.detail else ''}")
@@ -147,8 +145,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def _dry_run(args: argparse.Namespace) -> int:
     for profile in catalog.select(args.profiles, args.profiles_dir):
-        inputs = _inputs(args, profile)
         planned = pipeline.release_of(profile)
+        if args.command == "push":
+            print(f"[{profile.name}] would push {tags.floating(args.repo, profile.name)} as "
+                  f"{', '.join(tags.all_tags(args.registry, planned))} (the immutable tag from the image's labels)")
+            continue
+        inputs = _inputs(args, profile)
         print(f"[{profile.name}] would build docker/{profile.name} "
               f"(base {inputs.base_image or profile.base_image}, vLLM {profile.stack.vllm}"
               f"{', CA bundle ' + str(inputs.ca_bundle) if inputs.ca_bundle else ''}"
@@ -159,6 +161,27 @@ def _dry_run(args: argparse.Namespace) -> int:
     return 0
 
 
+EXAMPLES = {
+    "build": ["python build.py build h100",
+              "python build.py build h100 h200 --quiet",
+              "python build.py build h100 --base-image mirror.local/nvidia/cuda:12.8.1-devel-ubuntu24.04 \\",
+              "    --index-url https://pypi.mirror.local/simple --ca-bundle corp-ca.pem",
+              "python build.py build mi300x --base-image rocm=mirror.local/rocm/vllm-dev:open-mi300-08052025",
+              "python build.py build h100 --dry-run"],
+    "test": ["python build.py test h100", "python build.py test h100 --repo my/gptoss"],
+    "push": ["python build.py push h100 --registry localhost:5000/gptoss-images",
+             "python build.py push h100 h200 --registry ghcr.io/acme/gptoss-images --dry-run"],
+    "release": ["python build.py release h100 --registry ghcr.io/acme/gptoss-images",
+                "python build.py release --registry ghcr.io/acme/gptoss-images --hold-floating --results results",
+                "python build.py release h100 --dry-run"],
+    "gpu-test": ["python build.py gpu-test h100 --results results",
+                 "python build.py gpu-test h100 --image ghcr.io/acme/gptoss-images:gptoss-h100"],
+    "promote": ["python build.py promote --results results --registry ghcr.io/acme/gptoss-images"],
+    "summary": ["python build.py summary --results results",
+                "python build.py summary --results results --output \"$GITHUB_STEP_SUMMARY\""],
+}
+
+
 def add_commands(add: Add) -> None:
     for name, func, text in [
         ("build", cmd_build, "build images, smoke-test them, and only then tag them"),
@@ -166,45 +189,50 @@ def add_commands(add: Add) -> None:
         ("push", cmd_push, "push REPO:gptoss-<profile> to a registry: immutable tag, then floating"),
         ("release", cmd_release, "validate, render --check, build, test, tag and push"),
     ]:
-        p = add(name, func, text)
+        p = add(name, func, text, *EXAMPLES[name])
         p.add_argument("profiles", nargs="+" if name != "release" else "*", metavar="PROFILE",
                        help="profiles to work on" + (" (default: all)" if name == "release" else ""))
-        p.add_argument("--repo", default=naming.DEFAULT_REPO, type=tags.check_repository,
+        p.add_argument("--repo", default=naming.DEFAULT_REPO, type=cli_args.repository,
                        help=f"local image repository (default {naming.DEFAULT_REPO})")
         p.add_argument("--quiet", action="store_true", help="print only errors and the closing table")
         if name in ("push", "release"):
-            p.add_argument("--registry", required=name == "push", metavar="HOST/REPO",
-                           help="where to push, e.g. localhost:5000/gptoss or ghcr.io/acme/gptoss")
+            p.add_argument("--registry", required=name == "push", metavar="HOST/REPO", type=cli_args.repository,
+                           help="the repository to push to, e.g. localhost:5000/gptoss-images or "
+                                "ghcr.io/acme/gptoss-images (tags: REGISTRY:gptoss-<profile>)")
         if name == "release":
             p.add_argument("--hold-floating", action="store_true",
                            help="push the immutable tag only; `promote` moves the floating tag later")
             p.add_argument("--results", type=Path, metavar="DIR", help="write <profile>.json results here")
         if name in ("build", "release"):
-            p.add_argument("--base-image", metavar="[FAMILY=]IMAGE", action="append",
+            p.add_argument("--base-image", metavar="[FAMILY=]IMAGE", action="append", type=cli_args.base_image,
                            help="replace the base image (a private mirror, a test base); "
                                 "FAMILY=IMAGE for one family only; repeatable")
-            p.add_argument("--index-url", metavar="URL", help="Python package index for the build")
-            p.add_argument("--ca-bundle", type=Path, metavar="PEM",
+            p.add_argument("--index-url", metavar="URL", type=cli_args.index_url,
+                           help="Python package index for the build")
+            p.add_argument("--ca-bundle", type=cli_args.ca_bundle, metavar="PEM",
                            help="extra CA bundle for the build stages; absent from the final image")
             p.add_argument("--no-cache", action="store_true", help="build every layer anew")
-            p.add_argument("--dry-run", action="store_true", help="print what would be built and tagged")
+        if name in ("build", "release", "push"):
+            p.add_argument("--dry-run", action="store_true", help="print what would be done, do nothing")
     p = add("gpu-test", cmd_gpu_test, "on a GPU machine: the image's --check, then serve gpt-oss-20b "
-                                      "and ask /v1/models and one chat completion")
+                                      "and ask /v1/models and one chat completion", *EXAMPLES["gpu-test"])
     p.add_argument("profile", metavar="PROFILE")
     p.add_argument("--image", metavar="REF", help="image to test (default: the pushed immutable tag in "
                                                   "--results, else REPO:gptoss-<profile>)")
     p.add_argument("--results", type=Path, metavar="DIR", help="read the pushed image from, and write "
                                                                "<profile>.gpu.json to, this folder")
-    p.add_argument("--repo", default=naming.DEFAULT_REPO, type=tags.check_repository)
+    p.add_argument("--repo", default=naming.DEFAULT_REPO, type=cli_args.repository)
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                    help="extra environment for the container")
     p.add_argument("--without-gpu", action="store_true",
                    help="request no GPU and skip --check (to test the probe against a stub server)")
-    p = add("promote", cmd_promote, "move the floating tag of each profile whose image and GPU check passed")
+    p = add("promote", cmd_promote, "move the floating tag of each profile whose image and GPU check passed",
+            *EXAMPLES["promote"])
     p.add_argument("--results", type=Path, required=True, metavar="DIR")
-    p.add_argument("--registry", required=True, metavar="HOST/REPO")
+    p.add_argument("--registry", required=True, metavar="HOST/REPO", type=cli_args.repository)
     p.add_argument("--allow-no-gpu-check", action="store_true",
                    help="also publish profiles whose GPU check did not run (no GPU here)")
-    p = add("summary", cmd_summary, "markdown table of a run: profile, digest, size, build time, result")
+    p = add("summary", cmd_summary, "markdown table of a run: profile, digest, size, build time, result",
+            *EXAMPLES["summary"])
     p.add_argument("--results", type=Path, required=True, metavar="DIR")
     p.add_argument("--output", metavar="FILE", help="append it to FILE too (e.g. $GITHUB_STEP_SUMMARY)")

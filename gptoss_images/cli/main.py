@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from gptoss_images.cli import args as cli_args
 from gptoss_images.cli import images as cli_images
 from gptoss_images.cli import pins as cli_pins
 from gptoss_images.errors import UserError
@@ -93,28 +94,30 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
-        prog="build.py", description="Build vLLM images for gpt-oss, tuned per accelerator.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    top = cli_args.Parser(prog="build.py", description="Build vLLM images for gpt-oss, tuned per accelerator.",
+                      epilog=EXAMPLES)
     top.add_argument("--profiles-dir", type=Path, default=catalog.PROFILES_DIR, metavar="DIR",
                      help="where the profile YAML files are (default: profiles/)")
     top.add_argument("--docker-dir", type=Path, default=outputs.DOCKER_DIR, metavar="DIR",
                      help="where the rendered build contexts are (default: docker/)")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
+    def add(name: str, func: Callable[[argparse.Namespace], int], help: str, *example: str) -> cli_args.Parser:
+        p = sub.add_parser(name, help=help, description=help, epilog=cli_args.examples(*example))
         p.set_defaults(func=func)
         return p
 
-    p = add("list", cmd_list, "table of profiles: family, GPU, base image, vLLM version")
+    p = add("list", cmd_list, "table of profiles: family, GPU, base image, vLLM version",
+            "python build.py list", "python build.py list --github-output profiles h100 h200")
     p.add_argument("profiles", nargs="*", metavar="PROFILE", help="with --github-output: these only")
     p.add_argument("--github-output", metavar="NAME",
                    help="write NAME=<JSON list of profiles> to $GITHUB_OUTPUT (a workflow's matrix)")
-    add("show", cmd_show, "print a profile as resolved after inheritance").add_argument(
-        "profile", metavar="PROFILE")
-    add("validate", cmd_validate, "validate every profile; report every problem at once")
-    p = add("render", cmd_render, "render docker/<profile>/ from profiles/ and templates/")
+    add("show", cmd_show, "print a profile as resolved after inheritance",
+        "python build.py show h100", "python build.py show mi355x").add_argument("profile", metavar="PROFILE")
+    add("validate", cmd_validate, "validate every profile; report every problem at once",
+        "python build.py validate", "python build.py --profiles-dir my-profiles validate")
+    p = add("render", cmd_render, "render docker/<profile>/ from profiles/ and templates/",
+            "python build.py render", "python build.py render h100", "python build.py render --check")
     p.add_argument("profiles", nargs="*", metavar="PROFILE", help="default: every profile")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 and name every stale or missing file")
@@ -125,8 +128,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = parser().parse_args(argv)
-        return args.func(args)
+        parsed = parser().parse_args(argv)
+        return parsed.func(parsed)
     except UserError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from gptoss_images.cli import args as cli_args
 from gptoss_images.cli.images import Add
 from gptoss_images.profiles import catalog
 from gptoss_images.vllm import install, pins, record
@@ -50,9 +51,17 @@ def cmd_pins_try(args: argparse.Namespace) -> int:
     return 0
 
 
+EXAMPLES = {
+    "check": ["python build.py pins check", "python build.py pins check --index-url https://pypi.mirror.local/simple"],
+    "try": ["python build.py pins try 0.13.0", "python build.py pins try 0.14.0 --promote"],
+    "record": ["python build.py pins record 0.10.2"],
+}
+
+
 def add_commands(add: Add) -> None:
     pins_parser = add("pins", lambda a: a.pins_parser.print_help() or 2,
-                      "track releases of vLLM and FlashInfer newer than the pins")
+                      "track releases of vLLM and FlashInfer newer than the pins",
+                      *[line for lines in EXAMPLES.values() for line in lines])
     pins_sub = pins_parser.add_subparsers(dest="pins_command", metavar="ACTION")
     pins_parser.set_defaults(pins_parser=pins_parser)
     for name, func, text in [
@@ -61,14 +70,14 @@ def add_commands(add: Add) -> None:
         ("record", cmd_pins_record, "record what a vLLM release accepts: serve flags, config keys, "
                                     "environment variables (vllm-api/VERSION/)"),
     ]:
-        p = pins_sub.add_parser(name, help=text, description=text)
+        p = pins_sub.add_parser(name, help=text, description=text, epilog=cli_args.examples(*EXAMPLES[name]))
         p.set_defaults(func=func)
         if name != "check":
-            p.add_argument("version", metavar="VERSION", help="a vLLM release, e.g. 0.13.0")
+            p.add_argument("version", metavar="VERSION", type=cli_args.release, help="a vLLM release, e.g. 0.13.0")
         p.add_argument("--index-url", default=pins.DEFAULT_INDEX if name == "check" else None, metavar="URL",
-                       help="package index (default PyPI)")
+                       type=cli_args.index_url, help="package index (default PyPI)")
         if name != "check":
-            p.add_argument("--extra-index-url", metavar="URL",
+            p.add_argument("--extra-index-url", metavar="URL", type=cli_args.index_url,
                            help="a second index for the candidate's dependencies")
         if name == "try":
             p.add_argument("--promote", action="store_true",

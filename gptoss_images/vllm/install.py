@@ -33,7 +33,8 @@ def ensure(version: str, index_url: str | None = None, extra_index_url: str | No
     if extra_index_url:
         command += ["--extra-index-url", extra_index_url]
     if subprocess.run(command).returncode != 0:
-        raise UserError(f"vllm=={version}: installation failed (see uv's output above)")
+        shutil.rmtree(venv, ignore_errors=True)  # nothing half-installed stays behind
+        raise UserError(f"vllm=={version}: installation failed (see uv's output above); nothing was kept")
     (venv / ".complete").write_text(version + "\n")
     return python
 

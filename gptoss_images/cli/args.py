@@ -1,0 +1,68 @@
+"""Argument types and the parser class of build.py: every value checked before any work, one line each."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import urllib.parse
+from pathlib import Path
+from typing import NoReturn
+
+from gptoss_images.errors import UserError
+from gptoss_images.image import context, tags
+from gptoss_images.profiles import schema
+
+FAMILIES = ("cuda", "rocm")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (exit code 2) and whose help keeps its examples' layout."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{self.prog}: {message}; see {self.prog} --help")
+
+
+def index_url(text: str) -> str:
+    """--index-url / --extra-index-url: an http(s) or file URL of a package index."""
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("http", "https", "file") or (parts.scheme != "file" and not parts.netloc):
+        raise UserError(f"--index-url {text!r}: not a package index URL; expected http(s)://HOST/PATH, "
+                        "e.g. https://pypi.org/simple")
+    return text
+
+
+def ca_bundle(text: str) -> Path:
+    """--ca-bundle: a readable PEM bundle."""
+    context.read_ca(Path(text))
+    return Path(text)
+
+
+def base_image(text: str) -> str:
+    """--base-image [FAMILY=]IMAGE."""
+    family, sep, image = text.partition("=")
+    if sep and family not in FAMILIES:
+        raise UserError(f"--base-image {text!r}: unknown family {family!r}; allowed: {', '.join(FAMILIES)}")
+    if not re.match(schema.IMAGE_REFERENCE, image if sep else text):
+        raise UserError(f"--base-image {text!r}: {schema.PATTERN_MESSAGES[schema.IMAGE_REFERENCE]}")
+    return text
+
+
+def repository(text: str) -> str:
+    """--repo / --registry: an image repository, [HOST[:PORT]/]NAME[/NAME...]."""
+    return tags.check_repository(text)
+
+
+def release(text: str) -> str:
+    """A vLLM release: a PEP 440 version such as 0.13.0 (nothing else reaches a path or an installer)."""
+    if not re.match(schema.VERSION, text):
+        raise UserError(f"VERSION {text!r}: not a release version; expected e.g. 0.13.0 or 0.14.0rc1")
+    return text
+
+
+def examples(*lines: str) -> str:
+    """A subcommand's epilog: its examples, one per line."""
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
