@@ -6,12 +6,10 @@ import re
 from dataclasses import dataclass
 
 from gptoss_images.errors import UserError
+from gptoss_images.profiles import schema
 from gptoss_images.render import naming
 
-# Docker's reference grammar: [HOST[:PORT]/]PATH, lowercase path components.
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)"
-REPOSITORY = re.compile(rf"^{_HOST}?{_COMPONENT}(?:/{_COMPONENT})*$")
+REPOSITORY = re.compile(rf"^{schema.REPOSITORY}$")
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         plan = planner.build(profile, values, extra, environ, api, vllm_api.behaviour(api.version))
         skip = _skip_list(values.get("skip-checks", ""))
     except (BadInput, vllm_api.Rejected) as exc:
-        print(f"gptoss-serve: error: {exc}", file=sys.stderr)
+        print(f"gptoss-serve: error: {_redact(str(exc), argv, environ)}", file=sys.stderr)
         return 2
     for warning in _lookalikes(api, environ):
         print(f"gptoss-serve: warning: {warning}", file=sys.stderr)
@@ -109,6 +109,25 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         print(f"gptoss-serve: error: {plan.argv[0]} not found on PATH", file=sys.stderr)
         return 127
     return 0
+
+
+def _redact(text: str, argv: list[str], environ: Mapping[str, str]) -> str:
+    """`text` with every secret the user gave replaced, however it was spelt: the API key's
+    variables and whatever follows a flag that looks like --api-key."""
+    secrets = {environ.get("GPTOSS_API_KEY", ""), environ.get("VLLM_API_KEY", "")}
+    taking = False
+    for word in argv:
+        name, eq, value = word.lstrip("-").replace("_", "-").partition("=")
+        if word.startswith("-"):
+            taking = len(name) >= 4 and "api-key".startswith(name)
+            if taking and eq:
+                secrets.add(value)
+                taking = False
+        elif taking:
+            secrets.add(word)
+    for secret in sorted((s for s in secrets if s.strip()), key=len, reverse=True):
+        text = text.replace(secret, "<hidden>")
+    return text
 
 
 def _refuse_empty_key(environ: Mapping[str, str]) -> None:

@@ -19,7 +19,9 @@ from gptoss_images.errors import Problem
 
 # Docker's reference grammar: [HOST[:PORT]/]PATH[:TAG][@sha256:DIGEST], lowercase path components.
 COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+HOST = rf"(?:(?:localhost|{_LABEL}(?:\.{_LABEL})+)(?::[0-9]+)?/|{_LABEL}:[0-9]+/)"
+"""A registry host: a domain with a dot, localhost, or any name with a port (Docker's rule)."""
 REPOSITORY = rf"{HOST}?{COMPONENT}(?:/{COMPONENT})*"
 IMAGE_REFERENCE = rf"^{REPOSITORY}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?(?:@sha256:[0-9a-f]{{64}})?$"
 TEXT = r'^[^\x00-\x1f\x7f"\\$`]{1,200}$'
