@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gptoss_images.launcher.inputs import one_line
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -13,7 +15,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = ": ".join(p for p in (self.file, self.path) if p)
-        return f"{where}: {self.message}" if where else self.message
+        return one_line(f"{where}: {self.message}" if where else self.message)
 
 
 class UserError(Exception):

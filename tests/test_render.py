@@ -154,3 +154,30 @@ def test_profile_json_is_the_resolved_profile():
         data = json.loads((REPO / "docker" / name / "profile.json").read_text())
         assert data.pop("_generated").startswith("GENERATED FILE: do not edit.")
         assert data == json.loads(json.dumps(catalog.to_dict(p)))
+
+
+def test_a_kill_midway_leaves_the_old_context_whole(tmp_path, monkeypatch):
+    from gptoss_images.render import tree
+
+    out = tmp_path / "docker"
+    assert run_build("--docker-dir", str(out), "render").returncode == 0
+    before = _read_tree(out / "h100")
+    target = out / "h100"
+    files = {"Dockerfile": b"FROM new\n", "profile.json": b"{}\n"}
+    written = []
+
+    def dies_on_the_second_file(path, data):
+        if written:
+            raise KeyboardInterrupt  # stands for a kill between two files
+        written.append(path)
+        path.write_bytes(data)
+
+    monkeypatch.setattr(tree, "_write_synced", dies_on_the_second_file)
+    with pytest.raises(KeyboardInterrupt):
+        tree.write_folder(target, files)
+    assert _read_tree(target) == before  # the old context, whole
+    monkeypatch.undo()
+    assert tree.write_folder(target, files)
+    assert _read_tree(target) == {"Dockerfile": b"FROM new\n", "profile.json": b"{}\n"}
+    assert run_build("--docker-dir", str(out), "render").returncode == 0
+    assert not [p for p in out.iterdir() if p.name.startswith(".aside-")]  # leftovers cleared

@@ -31,7 +31,11 @@ def test_every_launcher_command_is_accepted_by_vllms_own_parser(vllm_python):
     assert not results["wrong value"]["ok"]
 
 
-def test_recorded_env_names_match_the_pinned_wheel(vllm_python):
+def test_the_record_is_what_the_pinned_wheel_says(vllm_python):
+    """vllm-api/<version>/ as committed equals a fresh record from the installed wheel."""
+    fresh = record.read(vllm_python)
+    for name, data in fresh.items():
+        assert (vllm_api.RECORDS / PINNED_VLLM / name).read_bytes() == data, name
     real = record.env_names_from_source(install.envs_py(vllm_python).read_text())
     assert vllm_api.env_names(PINNED_VLLM) == real
 

@@ -20,6 +20,14 @@ class BadInput(Exception):
     """One line for the user; the launcher exits with code 2."""
 
 
+_BREAKS = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7f, 0x85]} | {0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def one_line(text: str) -> str:
+    """`text` with every character that would break a line (or a terminal) escaped."""
+    return text.translate(_BREAKS)
+
+
 @dataclass(frozen=True)
 class Knob:
     option: str

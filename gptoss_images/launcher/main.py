@@ -77,10 +77,10 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         plan = planner.build(profile, values, extra, environ, api, vllm_api.behaviour(api.version))
         skip = _skip_list(values.get("skip-checks", ""))
     except (BadInput, vllm_api.Rejected) as exc:
-        print(f"gptoss-serve: error: {_redact(str(exc), argv, environ)}", file=sys.stderr)
+        print(f"gptoss-serve: error: {inputs.one_line(_redact(str(exc), argv, environ))}", file=sys.stderr)
         return 2
     for warning in _lookalikes(api, environ):
-        print(f"gptoss-serve: warning: {warning}", file=sys.stderr)
+        print(f"gptoss-serve: warning: {inputs.one_line(warning)}", file=sys.stderr)
     for note in plan.notes:
         print(f"gptoss-serve: note: {note}", file=sys.stderr)
     if ns.check:
