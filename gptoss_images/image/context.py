@@ -32,7 +32,7 @@ def tar(dockerfile: str, docker_dir: Path, ca_bundle: Path | None, root: Path = 
     if docker_dir.resolve() != (root / "docker").resolve():  # generated files rendered elsewhere
         entries = {rel: path for rel, path in entries.items() if not rel.startswith("docker/")}
         entries.update({f"docker/{rel}": docker_dir / rel for rel in exclude_paths(
-            str(docker_dir), ["*", "!*/profile.json"], dockerfile=own.relative_to(docker_dir).as_posix())})
+            str(docker_dir), [], dockerfile=own.relative_to(docker_dir).as_posix())})
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         for rel in sorted(entries):

