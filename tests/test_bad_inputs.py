@@ -14,7 +14,7 @@ import pytest
 from gptoss_images.launcher.main import main
 from tests.conftest import REPO, run_build
 
-H100 = str(REPO / "docker" / "h100" / "profile.json")
+H100 = str(REPO / "docker" / "h100-cu128" / "profile.json")
 
 
 def launch(*args: str, env: dict | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -35,7 +35,7 @@ def one_line_error(result: subprocess.CompletedProcess, *expected: str) -> None:
 
 @pytest.mark.parametrize("args,env,expected", [
     # extra flags go through the launcher's rules in every spelling vLLM takes
-    (["--tensor_parallel_size", "3"], {}, ["--tensor-parallel-size=3: openai/gpt-oss-120b on h100 allows 1, 2, 4, 8"]),
+    (["--tensor_parallel_size", "3"], {}, ["--tensor-parallel-size=3: openai/gpt-oss-120b on h100-cu128 allows 1, 2, 4, 8"]),
     (["-tp", "3"], {}, ["allows 1, 2, 4, 8"]),
     (["--tensor-parallel-size=3"], {}, ["allows 1, 2, 4, 8"]),
     (["--max-num-seq", "256"], {}, ["--max-num-seq: abbreviations are not accepted", "--max-num-seqs"]),
@@ -118,7 +118,7 @@ def test_a_gpt_oss_folder_is_served_by_its_config_not_its_name(tmp_path, capsys)
 def test_extra_flags_are_normalised_and_replace_the_profiles(capsys):
     argv = ["--dry-run", "--json", "--max_num_batched_tokens=16384", "-tp", "1", "--enable_prefix_caching",
             "-O.pass_config.enable_noop=false"]
-    assert main(argv, {"GPTOSS_PROFILE": str(REPO / "docker" / "b200" / "profile.json")}) == 0
+    assert main(argv, {"GPTOSS_PROFILE": str(REPO / "docker" / "b200-cu128" / "profile.json")}) == 0
     plan = json.loads(capsys.readouterr().out)
     words = plan["argv"]
     assert plan["tensor_parallel_size"] == 1 and words.count("--tensor-parallel-size") == 1

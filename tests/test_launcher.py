@@ -39,22 +39,22 @@ def dry_run(capsys, profile: str, *args: str, env: dict | None = None) -> dict:
 
 
 def test_h200_reproduces_the_recipes_hopper_launch(capsys):
-    plan = dry_run(capsys, "h200", "--scenario", "max-throughput")
+    plan = dry_run(capsys, "h200-cu128", "--scenario", "max-throughput")
     assert plan["argv"][:5] == ["vllm", "serve", "openai/gpt-oss-120b", "--tensor-parallel-size", "1"]
     assert plan["flags"] == {"tensor-parallel-size": "1", **HOPPER, "max-num-seqs": "512"}
 
 
 def test_h100_reproduces_the_recipe_with_its_h100_memory_fixes(capsys):
-    plan = dry_run(capsys, "h100", "--scenario", "max-throughput")
+    plan = dry_run(capsys, "h100-cu128", "--scenario", "max-throughput")
     assert plan["argv"][-6:] == ["--max-num-seqs", "512", "--gpu-memory-utilization", "0.95",
                                  "--max-num-batched-tokens", "1024"]
     assert plan["argv"].count("--max-num-batched-tokens") == 1
-    tp2 = dry_run(capsys, "h100")
+    tp2 = dry_run(capsys, "h100-cu128")
     assert tp2["tensor_parallel_size"] == 2 and float(tp2["flags"]["gpu-memory-utilization"]) < 0.95
 
 
 def test_b200_reproduces_the_recipes_blackwell_launch(capsys):
-    plan = dry_run(capsys, "b200", "--scenario", "max-throughput", "--moe-activation", "mxfp8")
+    plan = dry_run(capsys, "b200-cu128", "--scenario", "max-throughput", "--moe-activation", "mxfp8")
     assert plan["flags"] == {"tensor-parallel-size": "1", **HOPPER, "compilation-config": BLACKWELL_COMPILATION,
                              "max-num-seqs": "512"}
     assert plan["env"]["VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8"] == "1"
@@ -63,27 +63,27 @@ def test_b200_reproduces_the_recipes_blackwell_launch(capsys):
 
 
 def test_b200_defaults_to_bf16_moe_and_unsets_the_other_choice(capsys):
-    plan = dry_run(capsys, "b200")
+    plan = dry_run(capsys, "b200-cu128")
     assert plan["env"]["VLLM_USE_FLASHINFER_MOE_MXFP4_BF16"] == "1"
     assert "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8" not in plan["env"]
-    chosen = dry_run(capsys, "b200", env={"GPTOSS_MOE_ACTIVATION": "mxfp8",
+    chosen = dry_run(capsys, "b200-cu128", env={"GPTOSS_MOE_ACTIVATION": "mxfp8",
                                           "VLLM_USE_FLASHINFER_MOE_MXFP4_BF16": "1"})
     assert chosen["unset"] == ["VLLM_USE_FLASHINFER_MOE_MXFP4_BF16"]
 
 
 def test_rocm_profiles_carry_the_recipes_settings(capsys):
-    mi355 = dry_run(capsys, "mi355x")
+    mi355 = dry_run(capsys, "mi355x-preview")
     assert mi355["flags"]["block-size"] == "64"
     assert mi355["flags"]["compilation-config"]["compile_sizes"][-1] == 8192
     assert mi355["env"]["TRITON_HIP_PRESHUFFLE_SCALES"] == "1"
-    r9700 = dry_run(capsys, "r9700")
+    r9700 = dry_run(capsys, "r9700-preview")
     assert r9700["model"] == "openai/gpt-oss-20b"
-    big = dry_run(capsys, "r9700", "--model", "openai/gpt-oss-120b", "--scenario", "max-throughput")
+    big = dry_run(capsys, "r9700-preview", "--model", "openai/gpt-oss-120b", "--scenario", "max-throughput")
     assert big["tensor_parallel_size"] == 4  # the nearest TP the card allows
 
 
 def test_user_values_replace_profile_flags_instead_of_repeating_them(capsys):
-    plan = dry_run(capsys, "h200", "--max-num-seqs", "64", "--max-num-batched-tokens", "16384",
+    plan = dry_run(capsys, "h200-cu128", "--max-num-seqs", "64", "--max-num-batched-tokens", "16384",
                    "--enable-prefix-caching", env={"GPTOSS_MAX_MODEL_LEN": "32768",
                                                    "GPTOSS_SCENARIO": "balanced"})
     argv = plan["argv"]
@@ -94,7 +94,7 @@ def test_user_values_replace_profile_flags_instead_of_repeating_them(capsys):
 
 
 def test_function_calling_tool_server_and_structured_output(capsys):
-    plan = dry_run(capsys, "h100", "--function-calling", "--tool-server", "10.0.0.5:8001,10.0.0.6:8002",
+    plan = dry_run(capsys, "h100-cu128", "--function-calling", "--tool-server", "10.0.0.5:8001,10.0.0.6:8002",
                    env={"GPTOSS_STRUCTURED_OUTPUT": "yes"})
     argv = " ".join(plan["argv"])
     assert "--tool-call-parser openai --enable-auto-tool-choice" in argv
@@ -104,25 +104,25 @@ def test_function_calling_tool_server_and_structured_output(capsys):
 
 
 def test_api_key_goes_by_environment_and_is_hidden(capsys, tmp_path):
-    environ = {"GPTOSS_PROFILE": str(REPO / "docker/h100/profile.json"), "GPTOSS_API_KEY": "s3cret"}
+    environ = {"GPTOSS_PROFILE": str(REPO / "docker/h100-cu128/profile.json"), "GPTOSS_API_KEY": "s3cret"}
     assert main(["--dry-run"], environ) == 0
     out = capsys.readouterr().out
     assert "s3cret" not in out and "VLLM_API_KEY=<hidden>" in out
 
 
 def test_dry_run_line_is_copy_pasteable_shell(capsys, tmp_path):
-    environ = {"GPTOSS_PROFILE": str(REPO / "docker/b200/profile.json")}
+    environ = {"GPTOSS_PROFILE": str(REPO / "docker/b200-cu128/profile.json")}
     assert main(["--dry-run", "--served-model-name", "my model"], environ) == 0
     line = capsys.readouterr().out.strip()
-    assert line.startswith("env TIKTOKEN_ENCODINGS_BASE=/opt/gptoss/tiktoken ")
-    assert "VLLM_FLASHINFER_ALLREDUCE_FUSION_THRESHOLDS_MB='{\"2\":32,\"4\":32,\"8\":8}'" in line
+    assert line.startswith("env VLLM_FLASHINFER_ALLREDUCE_FUSION_THRESHOLDS_MB=")
+    assert "VLLM_FLASHINFER_ALLREDUCE_FUSION_THRESHOLDS_MB='{\"2\":32,\"4\":32,\"8\":8}' " in line
     assert "--served-model-name 'my model'" in line
 
 
 @pytest.mark.parametrize("args,env,message", [
     (["--scenario", "fast"], {}, "GPTOSS_SCENARIO/--scenario='fast': unknown scenario; allowed: default, "
                                  "max-throughput, min-latency, balanced"),
-    ([], {"GPTOSS_TENSOR_PARALLEL_SIZE": "3"}, "tensor-parallel-size=3: openai/gpt-oss-120b on h100 allows 1, 2, 4, 8"),
+    ([], {"GPTOSS_TENSOR_PARALLEL_SIZE": "3"}, "tensor-parallel-size=3: openai/gpt-oss-120b on h100-cu128 allows 1, 2, 4, 8"),
     ([], {"GPTOSS_PORT": "80a"}, "GPTOSS_PORT='80a': must be an integer from 1 to 65535"),
     (["--model", "openai/gpt-oss-7b"], {}, "unknown model and no such folder; allowed: openai/gpt-oss-20b, "
                                            "openai/gpt-oss-120b or a local model folder"),
@@ -135,7 +135,7 @@ def test_dry_run_line_is_copy_pasteable_shell(capsys, tmp_path):
     ([], {"GPTOSS_SKIP_CHECKS": "gpus"}, "unknown check gpus; allowed: all, gpu, arch"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, env, message, tmp_path):
-    environ = {"GPTOSS_PROFILE": str(REPO / "docker/h100/profile.json"), "PATH": "/usr/bin:/bin", **env}
+    environ = {"GPTOSS_PROFILE": str(REPO / "docker/h100-cu128/profile.json"), "PATH": "/usr/bin:/bin", **env}
     result = subprocess.run([sys.executable, "-m", "gptoss_images.launcher", "--dry-run", *args],
                             cwd=REPO, env=environ, capture_output=True, text=True)
     if message is None:
@@ -148,13 +148,13 @@ def test_bad_input_is_one_line_and_exit_2(args, env, message, tmp_path):
 
 
 def test_bad_moe_choice_on_b200(tmp_path):
-    environ = {"GPTOSS_PROFILE": str(REPO / "docker/b200/profile.json"), "GPTOSS_MOE_ACTIVATION": "fp4"}
+    environ = {"GPTOSS_PROFILE": str(REPO / "docker/b200-cu128/profile.json"), "GPTOSS_MOE_ACTIVATION": "fp4"}
     assert main(["--dry-run"], environ) == 2
 
 
 def test_launcher_imports_nothing_heavy():
     code = ("import sys, runpy; sys.argv = ['gptoss-serve', '--dry-run', '--profile', "
-            f"'{REPO}/docker/b200/profile.json']\n"
+            f"'{REPO}/docker/b200-cu128/profile.json']\n"
             "try:\n    runpy.run_module('gptoss_images.launcher', run_name='__main__')\n"
             "except SystemExit: pass\n"
             "heavy = [m for m in ('vllm', 'torch', 'yaml', 'jinja2', 'numpy') if m in sys.modules]\n"
@@ -182,7 +182,7 @@ def _serve(profile: str, machine: checks.Machine, tmp_path: Path, *args: str, en
 
 
 def test_serving_on_the_wrong_gpu_stops_with_the_override(tmp_path, capsys):
-    code, calls = _serve("b200", FakeMachine(_nvidia("nvidia-smi-h100.csv")), tmp_path)
+    code, calls = _serve("b200-cu128", FakeMachine(_nvidia("nvidia-smi-h100.csv")), tmp_path)
     assert code == 3 and calls == []
     err = capsys.readouterr().err
     assert "FAIL  gpu     NVIDIA H100 80GB HBM3 is not a B200" in err
@@ -190,25 +190,25 @@ def test_serving_on_the_wrong_gpu_stops_with_the_override(tmp_path, capsys):
 
 
 def test_serving_execs_vllm_with_the_plan(tmp_path, capsys):
-    code, calls = _serve("h100", FakeMachine(_nvidia("nvidia-smi-h100.csv")), tmp_path,
+    code, calls = _serve("h100-cu128", FakeMachine(_nvidia("nvidia-smi-h100.csv")), tmp_path,
                          "--model", "openai/gpt-oss-20b", env={"GPTOSS_SKIP_CHECKS": "vocab"})
     assert code == 0
     (file, argv, env), = calls
     assert file == "vllm" and argv[:3] == ["vllm", "serve", "openai/gpt-oss-20b"]
-    assert env["CUDA_HOME"] == "/usr/local/cuda" and env["GPTOSS_SKIP_CHECKS"] == "vocab"
+    assert env["GPTOSS_SKIP_CHECKS"] == "vocab" and env["HF_HOME"] == str(tmp_path / "hf")  # inherited
     assert not list(tmp_path.iterdir())  # the launcher writes nothing
 
 
 def test_real_h100_output_passes_the_h100_checks(tmp_path):
     plan_env = {"GPTOSS_MODEL": "openai/gpt-oss-20b", "GPTOSS_TENSOR_PARALLEL_SIZE": "1"}
-    code, calls = _serve("h100", FakeMachine(_nvidia("nvidia-smi-h100.csv")), tmp_path, "--check",
+    code, calls = _serve("h100-cu128", FakeMachine(_nvidia("nvidia-smi-h100.csv")), tmp_path, "--check",
                          env=plan_env)
     assert code == 1 and calls == []  # only the vocabulary is missing here
 
 
 def test_check_lines(tmp_path, capsys):
     machine = FakeMachine(_nvidia("nvidia-smi-h100.csv"), shm=64 * 2**20)
-    _serve("h100", machine, tmp_path, "--check", "--model", "openai/gpt-oss-20b")
+    _serve("h100-cu128", machine, tmp_path, "--check", "--model", "openai/gpt-oss-20b")
     out = capsys.readouterr().out
     assert "PASS  gpu     1 x NVIDIA H100 80GB HBM3 (fixture) is a H100" in out
     assert "PASS  arch    compute capability 9.0" in out
@@ -220,7 +220,7 @@ def test_check_lines(tmp_path, capsys):
 
 
 def test_checks_fail_on_too_few_gpus_old_driver_and_offline_without_weights(tmp_path, capsys):
-    _serve("h100", FakeMachine(_nvidia("nvidia-smi-h100-old-driver.csv")), tmp_path, "--check",
+    _serve("h100-cu128", FakeMachine(_nvidia("nvidia-smi-h100-old-driver.csv")), tmp_path, "--check",
            env={"HF_HUB_OFFLINE": "1"})
     out = capsys.readouterr().out
     assert "FAIL  count   1 GPUs, tensor-parallel size 2 needs 2" in out
@@ -231,7 +231,7 @@ def test_checks_fail_on_too_few_gpus_old_driver_and_offline_without_weights(tmp_
 def test_model_in_cache_and_vocab_present(tmp_path, capsys):
     snapshot = tmp_path / "hf/hub/models--openai--gpt-oss-20b/snapshots/abc"
     snapshot.mkdir(parents=True)
-    _serve("a100", FakeMachine(_nvidia("nvidia-smi-a100.csv")), tmp_path, "--check",
+    _serve("a100-cu128", FakeMachine(_nvidia("nvidia-smi-a100.csv")), tmp_path, "--check",
            "--model", "openai/gpt-oss-20b", "--tensor-parallel-size", "4")
     out = capsys.readouterr().out
     assert "PASS  gpu     4 x NVIDIA A100-SXM4-80GB (fixture) is a A100" in out
@@ -240,10 +240,10 @@ def test_model_in_cache_and_vocab_present(tmp_path, capsys):
 
 
 def test_a100_on_an_h100_profile_fails(tmp_path, capsys):
-    _serve("h100", FakeMachine(_nvidia("nvidia-smi-a100.csv")), tmp_path, "--check")
+    _serve("h100-cu128", FakeMachine(_nvidia("nvidia-smi-a100.csv")), tmp_path, "--check")
     out = capsys.readouterr().out
     assert "FAIL  gpu     NVIDIA A100-SXM4-80GB is not a H100" in out
-    assert "FAIL  arch    compute capability 8.0, profile h100 is built for 9.0" in out
+    assert "FAIL  arch    compute capability 8.0, profile h100-cu128 is built for 9.0" in out
 
 
 def test_parsers_read_the_recorded_and_documented_formats():
@@ -263,20 +263,20 @@ def test_parsers_read_the_recorded_and_documented_formats():
 
 def test_amd_checks_with_kfd_and_amd_smi(tmp_path, capsys):
     kfd = gpus.read_kfd(FIXTURES / "kfd-mi300x" / "nodes")
-    _serve("mi300x", FakeMachine(kfd), tmp_path, "--check")
+    _serve("mi300x-preview", FakeMachine(kfd), tmp_path, "--check")
     out = capsys.readouterr().out
     assert "WARN  gpu     gfx942 (fixture) gives no model name" in out
     assert "PASS  arch    gfx target gfx942" in out
     named = gpus.parse_amd_smi((FIXTURES / "amd-smi-mi300x.json").read_text())
-    _serve("mi355x", FakeMachine(named), tmp_path, "--check")
+    _serve("mi355x-preview", FakeMachine(named), tmp_path, "--check")
     out = capsys.readouterr().out
     assert "FAIL  gpu     AMD Instinct MI300X is not a MI355X" in out
-    assert "FAIL  arch    gfx target gfx942, profile mi355x is built for gfx950" in out
+    assert "FAIL  arch    gfx target gfx942, profile mi355x-preview is built for gfx950" in out
 
 
 def test_help_teaches_every_knob(capsys):
     with pytest.raises(SystemExit):
-        main(["--help"], {"GPTOSS_PROFILE": str(REPO / "docker/b200/profile.json")})
+        main(["--help"], {"GPTOSS_PROFILE": str(REPO / "docker/b200-cu128/profile.json")})
     out = capsys.readouterr().out
     for text in ["GPTOSS_MODEL", "GPTOSS_TENSOR_PARALLEL_SIZE", "GPTOSS_SCENARIO", "GPTOSS_TOOL_SERVER",
                  "GPTOSS_STRUCTURED_OUTPUT", "GPTOSS_MOE_ACTIVATION", "--dry-run", "--check", "examples:",
@@ -285,5 +285,69 @@ def test_help_teaches_every_knob(capsys):
 
 
 def test_demo_tool_server_needs_gpt_oss(tmp_path, capsys):
-    _serve("h100", FakeMachine(_nvidia("nvidia-smi-h100.csv")), tmp_path, "--check", "--tool-server", "demo")
+    _serve("h100-cu128", FakeMachine(_nvidia("nvidia-smi-h100.csv")), tmp_path, "--check", "--tool-server", "demo")
     assert "FAIL  tools   --tool-server demo needs the gpt-oss package" in capsys.readouterr().out
+
+
+CURRENT_HOPPER = {"no-enable-prefix-caching": True, "max-cudagraph-capture-size": "2048",
+                  "max-num-batched-tokens": "8192", "stream-interval": "20"}
+EAGLE3 = {"model": "nvidia/gpt-oss-120b-Eagle3-v3", "num_speculative_tokens": 7, "method": "eagle3",
+          "draft_tensor_parallel_size": 1}
+
+
+def test_current_line_serves_the_recipes_current_hopper_config(capsys):
+    plan = dry_run(capsys, "h200", "--scenario", "max-throughput")
+    assert plan["flags"] == {"tensor-parallel-size": "1", **CURRENT_HOPPER, "max-num-seqs": "512"}
+    assert "--async-scheduling" not in plan["argv"]  # vLLM's default now
+
+
+def test_current_blackwell_adds_fp8_kv_cache_and_mxfp8_moe_activations(capsys):
+    plan = dry_run(capsys, "b200")
+    assert plan["flags"]["kv-cache-dtype"] == "fp8"
+    assert plan["flags"]["quantization-config"] == {"moe": {"activation": "mxfp8"}}
+    assert not any(k.startswith("VLLM_USE_FLASHINFER") for k in plan["env"])  # gone from vLLM 0.33
+    bf16 = dry_run(capsys, "b200", "--moe-activation", "bf16")
+    assert "quantization-config" not in bf16["flags"]
+
+
+def test_eagle3_speculative_decoding_is_an_option_for_120b(capsys):
+    assert "speculative-config" not in dry_run(capsys, "h100")["flags"]  # off by default
+    plan = dry_run(capsys, "h100", "--speculative", "eagle3")
+    assert plan["flags"]["speculative-config"] == EAGLE3
+    result = subprocess.run([sys.executable, "-m", "gptoss_images.launcher", "--dry-run", "--speculative", "eagle3",
+                             "--model", "openai/gpt-oss-20b"], cwd=REPO, capture_output=True, text=True,
+                            env={"GPTOSS_PROFILE": str(REPO / "docker/h100/profile.json"), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 2
+    assert "--speculative='eagle3': for openai/gpt-oss-120b only, not openai/gpt-oss-20b" in result.stderr
+    a100 = {"GPTOSS_PROFILE": str(REPO / "docker/a100/profile.json")}  # the recipe gives EAGLE3 for Hopper
+    assert main(["--dry-run", "--speculative", "eagle3"], a100) == 2  # and Blackwell only
+
+
+def test_structured_output_keeps_async_scheduling_where_the_release_supports_it(capsys):
+    plan = dry_run(capsys, "h100", "--structured-output", "--async-scheduling")
+    assert "--async-scheduling" in plan["argv"] and plan["notes"] == []
+    old = dry_run(capsys, "h100-cu128", "--structured-output")
+    assert "--async-scheduling" not in old["argv"] and "vLLM 0.10.2 does not support it" in old["notes"][0]
+
+
+def test_current_rocm_settings_and_mi355x_checkpoint(capsys):
+    mi300 = dry_run(capsys, "mi300x")
+    assert mi300["flags"]["attention-backend"] == "ROCM_AITER_UNIFIED_ATTN"
+    assert mi300["flags"]["compilation-config"] == {"pass_config": {"fuse_rope_kvcache": True},
+                                                    "use_inductor_graph_partition": True}
+    assert mi300["flags"]["block-size"] == "64" and mi300["flags"]["gpu-memory-utilization"] == "0.95"
+    assert mi300["env"] == {"VLLM_ROCM_USE_AITER": "1", "VLLM_ROCM_QUICK_REDUCE_QUANTIZATION": "INT4",
+                            "AMDGCN_USE_BUFFER_OPS": "0"}
+    assert dry_run(capsys, "mi355x")["model"] == "amd/gpt-oss-120b-w-mxfp4-a-fp8"
+    r9700 = dry_run(capsys, "r9700")
+    assert "attention-backend" not in r9700["flags"] and "VLLM_ROCM_USE_AITER" not in r9700["env"]
+
+
+def test_each_line_knows_its_minimum_driver(tmp_path, capsys):
+    _serve("h100", FakeMachine(_nvidia("nvidia-smi-h100-old-driver.csv")), tmp_path, "--check")
+    assert "FAIL  driver  driver 550.54.15 is older than 580.65.06, the first for CUDA 13.0" in capsys.readouterr().out
+    _serve("h100", FakeMachine(_nvidia("nvidia-smi-h100.csv")), tmp_path, "--check",
+           env={"TIKTOKEN_ENCODINGS_BASE": ""})
+    out = capsys.readouterr().out
+    assert "PASS  driver  driver 580.159.04" in out
+    assert "PASS  vocab   oss-harmony carries its vocabulary" in out

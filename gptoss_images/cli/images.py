@@ -15,7 +15,8 @@ from gptoss_images.image.pipeline import Outcome
 from gptoss_images.profiles import catalog
 from gptoss_images.profiles.schema import Profile
 from gptoss_images.publish import gpu_test, release, results
-from gptoss_images.render import naming, outputs
+from gptoss_images.render import naming, outputs, stacks
+from gptoss_images.render.stacks import Stack
 
 Add = Callable[..., argparse.ArgumentParser]
 """main's `add(name, func, help, *examples)`: a subcommand's parser."""
@@ -33,6 +34,11 @@ def _inputs(args: argparse.Namespace, profile: Profile) -> BuildInputs:
     return BuildInputs(base, args.index_url, args.ca_bundle, args.no_cache)
 
 
+def _stack(args: argparse.Namespace, profile: Profile) -> Stack | None:
+    """The stack image `profile` is built FROM, if its family is built from PyPI."""
+    return stacks.of(profile.name, outputs.stacks_of(catalog.load(args.profiles_dir)))
+
+
 def _run_each(args: argparse.Namespace, step: Callable[[Profile], Outcome]) -> int:
     """Run `step` for every selected profile; one failure does not stop the others."""
     outcomes = []
@@ -46,9 +52,12 @@ def _run_each(args: argparse.Namespace, step: Callable[[Profile], Outcome]) -> i
     return 0 if all(o.ok for o in outcomes) else 1
 
 
-def _fresh(profile: Profile, docker_dir: Path) -> None:
-    stale = outputs.stale(outputs.compute({profile.name: profile}, None, docker_dir), docker_dir, complete=False)
-    stale = [line for line in stale if "docker-bake.hcl" not in line]
+def _fresh(args: argparse.Namespace, profile: Profile) -> None:
+    """docker/<profile>/ and its stack's Dockerfile as the profiles render them now, or one error."""
+    docker_dir = args.docker_dir
+    rendered = outputs.compute(catalog.load(args.profiles_dir), [profile.name], docker_dir, args.profiles_dir)
+    stale = [line for line in outputs.stale(rendered, docker_dir, complete=False)
+             if "docker-bake.hcl" not in line and "profile.schema.json" not in line]
     if stale:
         raise UserError(f"{docker_dir / profile.name} is out of date ({stale[0]}): "
                         "run `python build.py render`")
@@ -60,9 +69,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     client = engine.connect()
 
     def step(profile: Profile) -> Outcome:
-        _fresh(profile, args.docker_dir)
+        _fresh(args, profile)
         return Outcome(profile.name, True, pipeline.build_and_test(client, profile, _inputs(args, profile),
-                                                                   args.repo, args.quiet, args.docker_dir))
+                                                                   args.repo, args.quiet, args.docker_dir,
+                                                                   _stack(args, profile)))
     return _run_each(args, step)
 
 
@@ -92,9 +102,9 @@ def cmd_release(args: argparse.Namespace) -> int:
     client = engine.connect()
 
     def step(profile: Profile) -> Outcome:
-        _fresh(profile, args.docker_dir)
+        _fresh(args, profile)
         result, built = release.release(client, profile, _inputs(args, profile), args.repo, args.registry,
-                                         args.hold_floating, args.quiet, args.docker_dir)
+                                        args.hold_floating, args.quiet, args.docker_dir, _stack(args, profile))
         if args.results:
             results.write(args.results, result)
         if not result.ok:

@@ -83,12 +83,12 @@ def cmd_render(args: argparse.Namespace) -> int:
             print(f"generated files are out of date ({len(problems)}): run `python build.py render`",
                   file=sys.stderr)
             return 1
-        print(f"generated files are up to date for {len(rendered.folders)} profiles")
+        print(f"generated files are up to date for {len(names or loaded)} profiles")
         return 0
-    changed = outputs.write(rendered, args.docker_dir)
+    changed = outputs.write(rendered, args.docker_dir, complete=names is None)
     for line in changed:
         print(f"wrote {line}")
-    print(f"rendered {len(rendered.folders)} profiles, {len(changed)} outputs changed "
+    print(f"rendered {len(names or loaded)} profiles, {len(changed)} outputs changed "
           f"in {time.perf_counter() - started:.2f} s")
     return 0
 

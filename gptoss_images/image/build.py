@@ -1,11 +1,13 @@
-"""Build a profile's image with the engine's classic builder, streaming each step.
+"""Build images with the engine's classic builder, streaming each step: stacks, then profiles.
 
-The image is built untagged: tags come only after its smoke test passes.
+A stack image is built once per pin and tagged by the hash of what goes into it; a
+profile image is built FROM its stack, untagged: tags come only after its smoke test.
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
 import re
 import sys
 import time
@@ -18,7 +20,8 @@ import docker
 from gptoss_images.errors import UserError
 from gptoss_images.image import context
 from gptoss_images.profiles.schema import Profile
-from gptoss_images.render import outputs
+from gptoss_images.render import naming, outputs
+from gptoss_images.render.stacks import Stack
 
 STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -90,17 +93,57 @@ class StepPrinter:
         return f"step {self.step[0]}/{self.step[1]} {self.step[2][:120]}" if self.step else "before the first step"
 
 
+def stack_ref(stack: Stack, inputs: BuildInputs, repo: str) -> str:
+    """REPO-stack:<name>-<hash>: the stack's own hash, or one that also covers a replaced base
+    image or package index (what goes into the image then differs)."""
+    digest = stack.digest
+    if inputs.base_image or inputs.index_url:
+        digest = hashlib.sha256(f"{digest}|{inputs.base_image}|{inputs.index_url}".encode()).hexdigest()
+    return f"{repo}-stack:{stack.name}-{digest[:12]}"
+
+
+def build_stack(client: docker.DockerClient, stack: Stack, inputs: BuildInputs, repo: str, quiet: bool = False,
+                docker_dir: Path = outputs.DOCKER_DIR) -> str:
+    """The stack's image, built and tagged unless it is there already (or --no-cache)."""
+    ref = stack_ref(stack, inputs, repo)
+    if not inputs.no_cache:
+        try:
+            client.images.get(ref)
+            if not quiet:
+                print(f"[stack {stack.name}] {ref} is built already", file=sys.stderr, flush=True)
+            return ref
+        except docker.errors.ImageNotFound:
+            pass
+    built = _build(client, stack.dockerfile, f"stack {stack.name}", inputs, inputs.buildargs(), {}, quiet, docker_dir)
+    client.images.get(built.image_id).tag(*ref.rsplit(":", 1))
+    return ref
+
+
 def build(client: docker.DockerClient, profile: Profile, inputs: BuildInputs, labels: dict[str, str],
-          quiet: bool = False, docker_dir: Path = outputs.DOCKER_DIR) -> Built:
-    """Build docker/<profile>/Dockerfile (the repository root as context); return the untagged image."""
-    dockerfile = f"docker/{profile.name}/Dockerfile"
+          quiet: bool = False, docker_dir: Path = outputs.DOCKER_DIR, repo: str = naming.DEFAULT_REPO,
+          stack: Stack | None = None) -> Built:
+    """Build docker/<profile>/Dockerfile (FROM its stack, built first if need be); the untagged image."""
+    started = time.monotonic()
+    args = {"BASE_IMAGE": inputs.base_image or profile.base_image}
+    if stack is not None:
+        args["STACK_IMAGE"] = build_stack(client, stack, inputs, repo, quiet, docker_dir)
+    else:
+        args.update(inputs.buildargs())
+    built = _build(client, f"docker/{profile.name}/Dockerfile", profile.name, inputs, args, labels, quiet,
+                   docker_dir)
+    built.seconds = time.monotonic() - started
+    return built
+
+
+def _build(client: docker.DockerClient, dockerfile: str, name: str, inputs: BuildInputs, buildargs: dict[str, str],
+           labels: dict[str, str], quiet: bool, docker_dir: Path) -> Built:
     stream = context.tar(dockerfile, docker_dir, inputs.ca_bundle)
-    printer = StepPrinter(profile.name, quiet)
+    printer = StepPrinter(name, quiet)
     started = time.monotonic()
     image_id = None
     try:
-        for chunk in client.api.build(fileobj=stream, custom_context=True, dockerfile=dockerfile, rm=True, forcerm=True,
-                                      decode=True, buildargs=inputs.buildargs(), labels=labels,
+        for chunk in client.api.build(fileobj=stream, custom_context=True, dockerfile=dockerfile, rm=True,
+                                      forcerm=True, decode=True, buildargs=buildargs, labels=labels,
                                       nocache=inputs.no_cache, pull=False):
             for text in chunk.get("stream", "").splitlines():
                 printer.line(text)
@@ -108,12 +151,12 @@ def build(client: docker.DockerClient, profile: Profile, inputs: BuildInputs, la
                 image_id = chunk["aux"]["ID"]
             if "error" in chunk:
                 tail = "\n".join(f"    {t}" for t in printer.tail)
-                raise BuildFailed(f"[{profile.name}] build failed at {printer.where()}: "
+                raise BuildFailed(f"[{name}] build failed at {printer.where()}: "
                                   f"{chunk['error'].strip()}\n  last output:\n{tail}")
     except docker.errors.APIError as exc:
-        raise BuildFailed(f"[{profile.name}] build failed: {exc.explanation or exc}") from None
+        raise BuildFailed(f"[{name}] build failed: {exc.explanation or exc}") from None
     printer.finish()
     if image_id is None:
-        raise BuildFailed(f"[{profile.name}] build ended without an image")
+        raise BuildFailed(f"[{name}] build ended without an image")
     image = client.images.get(image_id)
-    return Built(profile.name, image.id, time.monotonic() - started, image.attrs["Size"])
+    return Built(name, image.id, time.monotonic() - started, image.attrs["Size"])

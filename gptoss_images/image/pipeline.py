@@ -15,6 +15,7 @@ from gptoss_images.errors import UserError
 from gptoss_images.image import build, smoke, tags
 from gptoss_images.profiles.schema import Profile
 from gptoss_images.render import naming, outputs
+from gptoss_images.render.stacks import Stack
 
 
 @dataclass
@@ -45,13 +46,14 @@ def release_from_labels(labels: dict[str, str]) -> tags.Release:
 
 
 def build_and_test(client: docker.DockerClient, profile: Profile, inputs: build.BuildInputs,
-                   repo: str, quiet: bool = False, docker_dir: Path = outputs.DOCKER_DIR) -> build.Built:
+                   repo: str, quiet: bool = False, docker_dir: Path = outputs.DOCKER_DIR,
+                   stack: Stack | None = None) -> build.Built:
     """Build, smoke-test, then tag. A failure leaves no new tag and removes the new image."""
     release = release_of(profile)
     refs = tags.all_tags(repo, release)
     created = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     labels = naming.build_labels(profile.name, release.vllm, release.date, release.revision, created)
-    built = build.build(client, profile, inputs, labels, quiet, docker_dir)
+    built = build.build(client, profile, inputs, labels, quiet, docker_dir, repo, stack)
     try:
         smoke.run(client, built.image_id, profile, quiet)
     except smoke.SmokeFailed:

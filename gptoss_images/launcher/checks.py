@@ -87,9 +87,10 @@ def _gpu_checks(profile: dict, plan: Plan, machine: Machine) -> list[Result]:
     if want.get("driver_min") and first.driver:
         have, need = first.driver, want["driver_min"]
         ok = _version(have) >= _version(need)
-        results.append(Result("pass" if ok else "fail", "driver",
-                              f"driver {have}" + ("" if ok else f" is older than {need}, "
-                                                  "the first for CUDA 12.8")))
+        cuda = profile["stack"].get("cuda")
+        results.append(Result("pass" if ok else "fail", "driver", f"driver {have}" + (
+            "" if ok else f" is older than {need}, the first for CUDA {cuda} (this image's line); "
+                          "upgrade the driver or run the line built for it")))
     return results
 
 
@@ -139,6 +140,8 @@ def _model_files(plan: Plan, environ: Mapping[str, str]) -> Result:
 def _vocab(profile: dict, plan: Plan, environ: Mapping[str, str]) -> Result:
     base = plan.env.get("TIKTOKEN_ENCODINGS_BASE") or environ.get("TIKTOKEN_ENCODINGS_BASE")
     if not base:
+        if not profile["harmony"].get("vocab_wheel"):
+            return Result("pass", "vocab", "oss-harmony carries its vocabulary (checked offline at build)")
         return Result("fail", "vocab", "TIKTOKEN_ENCODINGS_BASE is unset: harmony would download "
                                        "its vocabulary on the first request")
     path = Path(base, "o200k_base.tiktoken")

@@ -21,6 +21,13 @@ ROCM_SMI = ["rocm-smi", "--showproductname", "--showmeminfo", "vram", "--json"]
 KFD_NODES = Path("/sys/class/kfd/kfd/topology/nodes")
 
 Runner = Callable[[list[str]], str]
+DOCKER_DEVICES = {"nvidia": "--gpus all", "amd": "--device=/dev/kfd --device=/dev/dri --group-add video"}
+"""How `docker run` gives a container the GPUs of each vendor (AMD's need their device files)."""
+
+
+def run_line(vendor: str, image: str, extra: str = "") -> str:
+    """The `docker run` line that serves `image` on this vendor's GPUs."""
+    return " ".join(filter(None, ["docker run", DOCKER_DEVICES[vendor], "--ipc=host -p 8000:8000", extra, image]))
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,9 @@ def build(profile: dict[str, Any], values: dict[str, Any], extra: list[tuple[str
 
     args: dict[str, Any] = {}
     notes: list[str] = []
+    chosen = _choices(profile, values, model)
     layers = [profile["serve"]["config"], scenario["args"]] + [r["args"] for r in spec["rules"] if r["tp"] == tp]
+    layers += [choice.get("args", {}) for choice in chosen.values()]
     layers.append({k: values[k] for k in USER_FLAGS if k in values})
     if values.get("function-calling"):
         layers.append({"tool-call-parser": "openai", "enable-auto-tool-choice": True})
@@ -100,7 +102,7 @@ def build(profile: dict[str, Any], values: dict[str, Any], extra: list[tuple[str
         vllm_api.parse(api, argv[3:])
     except vllm_api.Rejected as exc:
         raise BadInput(f"vLLM {api.version} would refuse this command: {exc}") from None
-    env, unset, secrets = _environment(profile, values, environ)
+    env, unset, secrets = _environment(profile, values, environ, chosen)
     return Plan(profile["name"], model, spec, tp, scenario_name, args, argv, env, unset, notes, secrets)
 
 
@@ -212,21 +214,31 @@ def _json_or_text(text: str | None) -> Any:
         return text
 
 
-def _environment(profile: dict, values: dict, environ: Mapping[str, str]
+def _choices(profile: dict, values: dict, model: str) -> dict[str, dict]:
+    """The chosen choice of each hardware option: the user's, else the default."""
+    chosen = {}
+    for name, option in profile["options"].items():
+        choice = values.get(name) or option["default"]
+        where = f"GPTOSS_{name.upper().replace('-', '_')}/--{name}={choice!r}"
+        if choice not in option["choices"]:
+            raise BadInput(f"{where}: unknown choice; allowed: {', '.join(option['choices'])}")
+        models = option["choices"][choice].get("models") or []
+        if models and model not in models:
+            raise BadInput(f"{where}: for {', '.join(models)} only, not {model}")
+        chosen[name] = option["choices"][choice]
+    return chosen
+
+
+def _environment(profile: dict, values: dict, environ: Mapping[str, str], chosen: dict[str, dict]
                  ) -> tuple[dict[str, str], list[str], set[str]]:
     """The profile's variables (the user's own values win), the chosen options', the API key."""
     env = {k: environ.get(k, v["value"]) for k, v in profile["env"].items()}
     unset: list[str] = []
     for name, option in profile["options"].items():
-        chosen = values.get(name)
         variables = {var for choice in option["choices"].values() for var in choice["env"]}
-        if chosen is None and variables & environ.keys():
+        if values.get(name) is None and variables & environ.keys():
             continue  # the user set this option's variables directly
-        choice = chosen or option["default"]
-        if choice not in option["choices"]:
-            raise BadInput(f"GPTOSS_{name.upper().replace('-', '_')}/--{name}={choice!r}: unknown "
-                           f"choice; allowed: {', '.join(option['choices'])}")
-        picked = {k: v["value"] for k, v in option["choices"][choice]["env"].items()}
+        picked = {k: v["value"] for k, v in chosen[name]["env"].items()}
         env.update(picked)
         unset += sorted(v for v in variables - picked.keys() if v in environ)
     secrets = set()

@@ -64,6 +64,8 @@ def serve_settings(p: Profile) -> list[tuple[str, dict[str, Any]]]:
     found += [(f"serve.scenarios.{name}.args", s.args) for name, s in p.serve.scenarios.items()]
     found += [(f"models.{model}.rules[{i}].args", rule.args) for model, spec in p.models.items()
               for i, rule in enumerate(spec.rules)]
+    found += [(f"options.{name}.choices.{c}.args", choice.args) for name, option in p.options.items()
+              for c, choice in option.choices.items()]
     return found
 
 
@@ -95,4 +97,7 @@ def _structure(p: Profile) -> list[Problem]:
         if option.default not in option.choices:
             found.append(Problem(f"options.{name}.default",
                                  f"unknown choice {option.default!r}; allowed: {', '.join(option.choices)}"))
+        for c, choice in option.choices.items():
+            found += [Problem(f"options.{name}.choices.{c}.models", f"unknown model {m!r}; allowed: "
+                              f"{', '.join(p.models)}") for m in choice.models if m not in p.models]
     return found

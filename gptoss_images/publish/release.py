@@ -12,6 +12,7 @@ from gptoss_images.image.pipeline import local_image, release_from_labels
 from gptoss_images.profiles.schema import Profile
 from gptoss_images.publish import registry, results
 from gptoss_images.render import outputs
+from gptoss_images.render.stacks import Stack
 
 
 def push_existing(client: docker.DockerClient, profile: Profile, repo: str, registry_repo: str,
@@ -28,10 +29,11 @@ def push_existing(client: docker.DockerClient, profile: Profile, repo: str, regi
 
 def release(client: docker.DockerClient, profile: Profile, inputs: build.BuildInputs, repo: str,
             registry_repo: str | None, hold_floating: bool, quiet: bool = False,
-            docker_dir: Path = outputs.DOCKER_DIR) -> tuple[results.ImageResult, build.Built | None]:
+            docker_dir: Path = outputs.DOCKER_DIR, stack: Stack | None = None
+            ) -> tuple[results.ImageResult, build.Built | None]:
     """Build, test, tag and (given a registry) push one profile. Failures are results, not raised."""
     try:
-        built = pipeline.build_and_test(client, profile, inputs, repo, quiet, docker_dir)
+        built = pipeline.build_and_test(client, profile, inputs, repo, quiet, docker_dir, stack)
     except UserError as exc:
         return results.ImageResult(profile.name, False, error=str(exc)), None
     result = results.ImageResult(profile.name, True, size=built.size, build_s=round(built.seconds, 1))

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 
 from gptoss_images.profiles.schema import Profile
-from gptoss_images.render import naming
+from gptoss_images.render import naming, stacks
+from gptoss_images.render.stacks import Stack
 
 HEADER = """\
 # GENERATED FILE: do not edit. Generated from profiles/ by gptoss_images/render/bake.py.
@@ -41,19 +42,25 @@ def _block(kind: str, name: str | None, body: dict[str, object]) -> str:
     return "\n".join(lines + ["}"])
 
 
-def render(profiles: list[Profile]) -> bytes:
+def render(profiles: list[Profile], all_stacks: list[Stack]) -> bytes:
     blocks = [_block("variable", name, {"default": default}) for name, default in
               [("REPO", naming.DEFAULT_REPO), ("PIP_INDEX_URL", "https://pypi.org/simple"),
                ("REVISION", ""), ("DATE", ""), ("CREATED", "")]]
+    for s in all_stacks:
+        blocks.append(_block("target", f"stack-{s.name}", {
+            "context": ".", "dockerfile": s.dockerfile,
+            "args": {"BASE_IMAGE": s.spec.base_image, "PIP_INDEX_URL": "${PIP_INDEX_URL}"},
+            "tags": [s.image]}))
     for p in profiles:
         labels = naming.build_labels(p.name, p.stack.vllm, "${DATE}", "${REVISION}", "${CREATED}")
-        blocks.append(_block("target", p.name, {
-            "context": ".",
-            "dockerfile": f"docker/{p.name}/Dockerfile",
-            "args": {"BASE_IMAGE": p.base_image, "PIP_INDEX_URL": "${PIP_INDEX_URL}"},
-            "labels": labels,
-            "tags": [f"${{REPO}}:{naming.title(p.name)}"],
-        }))
+        stack = stacks.of(p.name, all_stacks)
+        body: dict[str, object] = {"context": ".", "dockerfile": f"docker/{p.name}/Dockerfile"}
+        if stack:  # the stack target builds the parent image in the same bake
+            body["contexts"] = {stack.image: f"target:stack-{stack.name}"}
+        else:
+            body["args"] = {"BASE_IMAGE": p.base_image, "PIP_INDEX_URL": "${PIP_INDEX_URL}"}
+        blocks.append(_block("target", p.name, {**body, "labels": labels,
+                                                 "tags": [f"${{REPO}}:{naming.title(p.name)}"]}))
     families = sorted({p.family for p in profiles})
     for family in families:
         blocks.append(_block("group", family, {"targets": [p.name for p in profiles if p.family == family]}))

@@ -1,4 +1,4 @@
-"""Render a profile's own files, docker/<profile>/Dockerfile and profile.json, deterministically.
+"""Render the Dockerfiles: each profile's docker/<profile>/ (Dockerfile, profile.json) and each stack's.
 
 Everything else an image needs (the launcher, the entry script, the build's CA folder)
 is copied from the repository root, the build context of every Dockerfile.
@@ -11,12 +11,15 @@ import json
 import jinja2
 
 from gptoss_images import REPO
+from gptoss_images.launcher import gpus
 from gptoss_images.profiles import catalog
 from gptoss_images.profiles.schema import Profile
-from gptoss_images.render import naming
+from gptoss_images.render import naming, stacks
+from gptoss_images.render.stacks import Stack
 from gptoss_images.render.tree import Files
 
 TEMPLATES = REPO / "templates"
+BUILD = "DOCKER_BUILDKIT=0 docker build -f {dockerfile} -t {tag} ."
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -31,11 +34,37 @@ _env.filters["label_block"] = lambda labels: " \\\n      ".join(
     f"{name}={json.dumps(value)}" for name, value in labels.items())
 
 
-def files(profile: Profile) -> Files:
+def stack_files(stack: Stack) -> Files:
+    """docker/stacks/<name>/Dockerfile."""
+    return {"Dockerfile": _stack(stack, [BUILD.format(dockerfile=stack.dockerfile, tag=stack.image)]).encode()}
+
+
+def stack_body(stack: Stack) -> str:
+    """The stack's Dockerfile without its header: what its hash is taken of."""
+    return _stack(stack, []).split("\nARG BASE_IMAGE", 1)[1]
+
+
+def files(profile: Profile, all_stacks: list[Stack]) -> Files:
     """The profile's generated files, by path relative to docker/<profile>/."""
+    stack = stacks.of(profile.name, all_stacks)
+    tag = naming.title(profile.name)
+    builds = [BUILD.format(dockerfile=stack.dockerfile, tag=stack.image)] if stack else []
+    builds += [BUILD.format(dockerfile=f"docker/{profile.name}/Dockerfile", tag=tag),
+               gpus.run_line(profile.gpu.vendor, tag)]
     labels = naming.static_labels(profile, catalog.content_hash(profile))
-    dockerfile = _env.get_template(f"{profile.family}.Dockerfile.j2").render(p=profile, labels=labels)
+    dockerfile = _env.get_template(f"{profile.family}.Dockerfile.j2").render(
+        p=profile, labels=labels, stack=stack, builds=builds, what=f"gpt-oss on {profile.description}, "
+                                                                   f"vLLM {profile.stack.vllm} ({profile.line} line).")
     generated = (f"GENERATED FILE: do not edit. From {', '.join(profile.chain)}. "
                  f"Regenerate: python build.py render {profile.name}")
     profile_json = json.dumps({"_generated": generated, **catalog.to_dict(profile)}, indent=2) + "\n"
     return {"Dockerfile": dockerfile.encode(), "profile.json": profile_json.encode()}
+
+
+def _stack(stack: Stack, builds: list[str]) -> str:
+    s = stack.spec
+    what = (f"The {s.family} {s.line} stack: {s.base_image}, vLLM {s.stack.vllm}"
+            f"{' with ' + ', '.join(s.stack.packages) if s.stack.packages else ''}; "
+            f"the parent of {', '.join(stack.profiles)}.")
+    return _env.get_template("stack.Dockerfile.j2").render(
+        s=s, name=stack.name, parts=stacks.PARTS, chain=s.chain[1:], what=what, builds=builds)

@@ -64,6 +64,14 @@ def write_file(target: Path, data: bytes) -> bool:
     return True
 
 
+def remove(path: Path) -> None:
+    """Remove a generated file or folder that nothing renders any more."""
+    try:
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    except OSError as exc:
+        raise UserError(f"{display(path)}: cannot remove it ({exc.strerror or exc})") from None
+
+
 def remove_leftovers(root: Path) -> None:
     """Remove what a killed render left aside under `root`."""
     for path in root.glob(f"**/{ASIDE}*") if root.is_dir() else []:

@@ -1,0 +1,51 @@
+"""Split a folder into N layer folders of similar size, run in an image's build stage (standard library).
+
+usage: layers.py SOURCE TARGET N
+
+Moves every file of SOURCE into TARGET/1 .. TARGET/N, each under its full path, so
+that `COPY --from=build TARGET/<i>/ /` N times rebuilds SOURCE as N layers that a
+registry push compresses, and a pull decompresses, side by side. A folder larger
+than a part's share is split into its children; units go, largest first, to the
+lightest part. The same folder always gives the same split.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+
+def size(path: Path) -> int:
+    if path.is_symlink() or not path.is_dir():
+        return path.lstat().st_size
+    return sum(size(child) for child in path.iterdir())
+
+
+def units(folder: Path, limit: int) -> list[tuple[int, Path]]:
+    """The pieces to distribute: files, links and folders no larger than `limit`."""
+    found = []
+    for child in sorted(folder.iterdir()):
+        bytes_ = size(child)
+        if child.is_dir() and not child.is_symlink() and bytes_ > limit and any(child.iterdir()):
+            found += units(child, limit)
+        else:
+            found.append((bytes_, child))
+    return found
+
+
+def main(source: str, target: str, count: str) -> None:
+    root, out, parts = Path(source), Path(target), int(count)
+    total = size(root)
+    loads = [0] * parts
+    for bytes_, path in sorted(units(root, max(1, total // (parts * 2))), key=lambda u: (-u[0], str(u[1]))):
+        part = loads.index(min(loads))
+        loads[part] += bytes_
+        destination = out / str(part + 1) / path.relative_to("/")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(path, destination)
+    for part in range(parts):
+        (out / str(part + 1) / root.relative_to("/")).mkdir(parents=True, exist_ok=True)
+    print("layers:", ", ".join(f"{i + 1}: {load / 1e9:.2f} GB" for i, load in enumerate(loads)))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
