@@ -12,7 +12,8 @@ DEMO_INPUTS = BASE_IMAGE=gptoss-test/debian:bookworm CA_BUNDLE=/etc/ssl/certs/ca
 BUILD_FLAGS = $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE)) \
 	$(if $(INDEX_URL),--index-url $(INDEX_URL))
 FAMILY ?= cuda
-PROFILES = $(shell $(BUILD) list | awk 'NR > 1 && $$2 == "$(FAMILY)" {print $$1}')
+LINE ?= current
+PROFILES = $(shell $(BUILD) list --names --family $(FAMILY) --line $(LINE))
 
 .DEFAULT_GOAL := help
 .PHONY: help setup deps engine bases render check-render validate lint test unit runner-space demo images bench nightly
@@ -42,7 +43,7 @@ validate: ## validate every profile
 
 lint: ## ruff, hadolint on every Dockerfile, render --check
 	$(PYTHON) -m ruff check gptoss_images tests build.py bench
-	hadolint docker/*/Dockerfile
+	hadolint docker/*/Dockerfile docker/stacks/*/Dockerfile
 	$(BUILD) render --check
 
 test: setup ## the whole suite: real Docker builds, the pinned vLLM's parser, a real registry
@@ -63,7 +64,7 @@ nightly: $(NIGHTLY_SETUP) ## the nightly pipeline here: release, GPU check (if a
 image-%: ## build and smoke-test one image, e.g. make image-b200
 	$(BUILD) build $* $(BUILD_FLAGS)
 
-images: ## build and smoke-test every image of FAMILY (default cuda)
+images: ## build and smoke-test every image of FAMILY and LINE (default cuda, current)
 	$(BUILD) build $(PROFILES) $(BUILD_FLAGS)
 
 demo: setup ## on this machine: build and smoke-test the h100 image, then run it (command, machine check)

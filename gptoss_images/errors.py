@@ -19,8 +19,10 @@ class Problem:
 
 
 class UserError(Exception):
-    """Bad input: the CLI prints each problem on one line and exits with code 2."""
+    """Bad input: the CLI prints each problem on one line and exits with code 2. `detail` (the
+    last lines a failed build printed, say) follows the error line, indented."""
 
-    def __init__(self, problems: list[Problem] | str):
+    def __init__(self, problems: list[Problem] | str, detail: str = ""):
         self.problems = [Problem("", problems)] if isinstance(problems, str) else problems
+        self.detail = detail
         super().__init__("\n".join(map(str, self.problems)))

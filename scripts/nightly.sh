@@ -6,16 +6,16 @@ set -uo pipefail
 registry=${NIGHTLY_REGISTRY:-127.0.0.1:5000/gptoss}
 repo=${NIGHTLY_REPO:-gptoss-images}
 results=${NIGHTLY_RESULTS:-results}
-profiles=${NIGHTLY_PROFILES:-$(python3 build.py list | awk 'NR > 1 {print $1}')}
+profiles=${NIGHTLY_PROFILES:-$(python3 build.py list --names)}
 cuda_base=${NIGHTLY_CUDA_BASE:-gptoss-test/debian:bookworm}
 ca=${NIGHTLY_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 rm -rf "$results"
 case "$registry" in 127.*|localhost*) scripts/registry.sh "${registry%%/*}" || exit 1 ;; esac
 
-family() { python3 build.py list | awk -v p="$1" '$1 == p {print $2}'; }
+rocm_profiles=" $(python3 build.py list --names --family rocm | tr '\n' ' ') "
 cuda=() rocm=()
 for p in $profiles; do
-    if [ "$(family "$p")" = rocm ]; then rocm+=("$p"); else cuda+=("$p"); fi
+    if [[ $rocm_profiles == *" $p "* ]]; then rocm+=("$p"); else cuda+=("$p"); fi
 done
 flags=(--registry "$registry" --repo "$repo" --hold-floating --results "$results" --quiet --ca-bundle "$ca")
 status=0

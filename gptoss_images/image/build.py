@@ -151,8 +151,8 @@ def _build(client: docker.DockerClient, dockerfile: str, name: str, inputs: Buil
                 image_id = chunk["aux"]["ID"]
             if "error" in chunk:
                 tail = "\n".join(f"    {t}" for t in printer.tail)
-                raise BuildFailed(f"[{name}] build failed at {printer.where()}: "
-                                  f"{chunk['error'].strip()}\n  last output:\n{tail}")
+                raise BuildFailed(f"[{name}] build failed at {printer.where()}: {chunk['error'].strip()}",
+                                  f"  last output:\n{tail}")
     except docker.errors.APIError as exc:
         raise BuildFailed(f"[{name}] build failed: {exc.explanation or exc}") from None
     printer.finish()

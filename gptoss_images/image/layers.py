@@ -9,7 +9,7 @@ than a part's share is split into its children; units go, largest first, to the
 lightest part. The same folder always gives the same split.
 """
 
-import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -41,7 +41,7 @@ def main(source: str, target: str, count: str) -> None:
         loads[part] += bytes_
         destination = out / str(part + 1) / path.relative_to("/")
         destination.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(path, destination)
+        shutil.move(path, destination)  # a rename, or a copy where overlayfs cannot rename (an older layer's)
     for part in range(parts):
         (out / str(part + 1) / root.relative_to("/")).mkdir(parents=True, exist_ok=True)
     print("layers:", ", ".join(f"{i + 1}: {load / 1e9:.2f} GB" for i, load in enumerate(loads)))

@@ -1,22 +1,26 @@
 """Smoke test of a built image, without a GPU, before it gets any tag.
 
-Each check runs in a fresh container that is always removed:
+Each check runs in a fresh container, network off, always removed:
   dry-run       the launcher prints a command for every model x scenario
   parser        the image's own vLLM parser accepts every one of them
   version       the installed vLLM is the pinned release (CUDA: installed from PyPI)
+  cuda          torch's CUDA, the base image's CUDA and CUDA_HOME's nvcc agree (the recipe's
+                "garbage output" and `+cu128` troubleshooting)
+  triton        exactly one distribution provides Triton (its `tl.language` troubleshooting)
   vocab         harmony loads its vocabulary with the network off
-  env           the profile's hardware environment is in the image
+  env           the profile's environment is in the image; each option sets exactly its
+                default choice's variables (the Blackwell sinks troubleshooting on cu128)
   no-gpu        starting without a GPU ends with the launcher's message, no traceback
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import docker
 
@@ -24,7 +28,7 @@ from gptoss_images.errors import UserError
 from gptoss_images.profiles.schema import Profile
 from gptoss_images.vllm import install
 
-VERSION = re.compile(r"^\d+\.\d+\S*$")
+PROBE = Path(__file__).with_name("probe.py")
 HARMONY = ("from openai_harmony import HarmonyEncodingName, load_harmony_encoding; "
            "enc = load_harmony_encoding(HarmonyEncodingName.HARMONY_GPT_OSS); "
            "print(len(enc.encode('hello world')))")
@@ -51,19 +55,19 @@ def run(client: docker.DockerClient, image_id: str, profile: Profile, quiet: boo
         say(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail} ({time.monotonic() - started:.1f} s)")
 
     started = time.monotonic()
-    commands = []
+    commands, plans = [], []
     for model in profile.models:
         for scenario in profile.serve.scenarios:
             code, out = _run(client, image_id, ["--dry-run", "--json", "--model", model, "--scenario", scenario])
             if code != 0:
                 record(Check("dry-run", False, f"{model} {scenario}: exit {code}: {out[-300:]}"), started)
                 raise SmokeFailed(_summary(profile, checks))
-            plan = json.loads(out)
-            commands.append({"id": f"{model} {scenario}", "argv": plan["argv"]})
+            plans.append(json.loads(out))
+            commands.append({"id": f"{model} {scenario}", "argv": plans[-1]["argv"]})
     record(Check("dry-run", True, f"{len(commands)} commands"), started)
 
     started = time.monotonic()
-    code, out = _run(client, image_id, ["-c", install.INTROSPECT.read_text(), json.dumps({"commands": commands})],
+    code, out = _run(client, image_id, ["-I", "-c", install.INTROSPECT.read_text(), json.dumps({"commands": commands})],
                      entrypoint="python3", stdout_only=True)
     try:
         rejected = [f"{r['id']}: {r['error']}" for r in json.loads(out) if not r["ok"]]
@@ -73,14 +77,23 @@ def run(client: docker.DockerClient, image_id: str, profile: Profile, quiet: boo
         record(Check("parser", False, f"exit {code}: {out[-300:]}"), started)
 
     started = time.monotonic()
-    # `vllm --version` itself needs a GPU in 0.10.2 ("Failed to infer device type"): ask the
-    # installed distribution instead, which is what it prints.
-    code, out = _run(client, image_id, ["-c", "import importlib.metadata as m; print(m.version('vllm'))"],
-                     entrypoint="python3", stdout_only=True)
-    version = next((line for line in reversed(out.splitlines()) if VERSION.match(line)), "")
+    # `vllm --version` itself needs a GPU in 0.10.2 ("Failed to infer device type"): the probe asks
+    # the installed distribution instead, which is what it prints.
+    code, out = _run(client, image_id, ["-c", PROBE.read_text()], entrypoint="python3", stdout_only=True)
+    try:
+        held = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        held = {}
+        record(Check("probe", False, f"exit {code}: {out[-300:]}"), started)
+    version = held.get("vllm") or ""
     pinned = profile.stack.source != "pypi" or version == profile.stack.vllm
-    record(Check("version", code == 0 and pinned, f"vLLM {version or out[-200:]}"
+    record(Check("version", bool(version) and pinned, f"vLLM {version or 'missing'}"
                  + ("" if pinned else f", expected {profile.stack.vllm}")), started)
+    if profile.stack.cuda:
+        record(_cuda(profile, held), started)
+    tritons = held.get("triton", [])
+    record(Check("triton", len(tritons) == 1, f"{len(tritons)} distributions provide triton: "
+                 f"{', '.join(tritons) or 'none'}" + ("" if len(tritons) == 1 else "; exactly one may")), started)
 
     started = time.monotonic()
     code, out = _run(client, image_id, ["-c", HARMONY], entrypoint="python3")
@@ -89,8 +102,10 @@ def run(client: docker.DockerClient, image_id: str, profile: Profile, quiet: boo
     started = time.monotonic()
     env = dict(item.split("=", 1) for item in client.images.get(image_id).attrs["Config"]["Env"])
     missing = [k for k, v in profile.env.items() if env.get(k) != v.value]
-    record(Check("env", not missing, f"missing or different: {', '.join(missing)}" if missing
-                 else f"{len(profile.env)} variables set"), started)
+    wrong = _options(profile, plans[0]["env"])
+    record(Check("env", not missing and not wrong, "; ".join(
+        ([f"missing or different: {', '.join(missing)}"] if missing else []) + wrong)
+        or f"{len(profile.env)} variables set; options set their default's"), started)
 
     started = time.monotonic()
     code, out = _run(client, image_id, [])
@@ -101,6 +116,33 @@ def run(client: docker.DockerClient, image_id: str, profile: Profile, quiet: boo
     if not all(c.ok for c in checks):
         raise SmokeFailed(_summary(profile, checks))
     return checks
+
+
+def _cuda(profile: Profile, held: dict) -> Check:
+    """torch's CUDA, the base image's ($CUDA_VERSION) and CUDA_HOME's nvcc: one major.minor.
+
+    A test base standing in for nvidia/cuda (GPTOSS_STAND_IN) carries no toolkit: where
+    CUDA_HOME is the base's, its nvcc is checked on the real base only (the nightly)."""
+    found = {"torch": held.get("torch_cuda"), "base image": held.get("base_cuda"),
+             f"CUDA_HOME ({held.get('cuda_home')}) nvcc": held.get("nvcc")}
+    minor = {name: ".".join(str(v).split(".")[:2]) if v else None for name, v in found.items()}
+    waived = profile.stack.cuda_home == "base" and held.get("stand_in") and not held.get("nvcc")
+    ok = all(v == profile.stack.cuda for name, v in minor.items() if not (waived and "nvcc" in name))
+    text = ", ".join(f"{name} {value or 'missing'}" for name, value in minor.items())
+    note = f" (nvcc: {held['stand_in']} holds it, not its test stand-in)" if waived else ""
+    return Check("cuda", ok, f"CUDA {profile.stack.cuda}: {text}{note}" + ("" if ok else "; they must agree"))
+
+
+def _options(profile: Profile, env: dict[str, str]) -> list[str]:
+    """Each option sets its default choice's variables and none of the others'."""
+    wrong = []
+    for name, option in profile.options.items():
+        chosen = option.choices[option.default].env
+        others = {var for c, choice in option.choices.items() if c != option.default for var in choice.env}
+        if any(env.get(var) != spec.value for var, spec in chosen.items()) or (others - chosen.keys()) & env.keys():
+            wrong.append(f"option {name}: the default {option.default!r} must set {', '.join(chosen) or 'nothing'} "
+                         f"and none of {', '.join(sorted(others))}")
+    return wrong
 
 
 def _summary(profile: Profile, checks: list[Check]) -> str:

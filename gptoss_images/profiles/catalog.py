@@ -18,6 +18,7 @@ from typing import Any
 
 from gptoss_images import REPO
 from gptoss_images.errors import Problem, UserError
+from gptoss_images.launcher import vllm_api
 from gptoss_images.profiles import files, schema, settings
 from gptoss_images.profiles.files import Source
 from gptoss_images.profiles.schema import EnvVar, Profile
@@ -34,8 +35,9 @@ def profile_name(accelerator: str, line: str) -> str:
     return accelerator if line == CURRENT else f"{accelerator}-{line}"
 
 
-def load(directory: Path = PROFILES_DIR) -> dict[str, Profile]:
-    """All concrete profiles of `directory` (every line of each), by name, in name order."""
+def load(directory: Path = PROFILES_DIR, records: Path = vllm_api.RECORDS) -> dict[str, Profile]:
+    """All concrete profiles of `directory` (every line of each), by name, in name order; serve
+    settings are checked against the records of vLLM releases under `records`."""
     sources, problems = _read(directory)
     broken = {p.file for p in problems}
     profiles: dict[str, Profile] = {}
@@ -54,7 +56,7 @@ def load(directory: Path = PROFILES_DIR) -> dict[str, Profile]:
                           chain=tuple(s.file for s in chain))
             profile, found = schema.validate(merged)
             if profile is not None:
-                found += settings.problems(profile)
+                found += settings.problems(profile, records)
             problems += [_blame(p, origin, source.file) for p in found]
             if profile is not None and not found:
                 profiles[profile.name] = profile

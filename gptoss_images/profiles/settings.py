@@ -8,6 +8,7 @@ vLLM enforces, in milliseconds and without installing vLLM.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from gptoss_images.errors import Problem
@@ -19,9 +20,9 @@ LAUNCHER_FLAGS = {"model": "models and default_model", "tensor-parallel-size": "
 """vLLM flags the launcher sets itself, and where a profile says what they hold."""
 
 
-def problems(p: Profile) -> list[Problem]:
+def problems(p: Profile, records: Path = vllm_api.RECORDS) -> list[Problem]:
     found = _structure(p)
-    api = vllm_api.load(p.stack.vllm)
+    api = vllm_api.load(p.stack.vllm, records)
     if api is None:
         return found + [Problem("stack.vllm", f"no record of what vLLM {p.stack.vllm} accepts (vllm-api/"
                                               f"{p.stack.vllm}/); run: python build.py pins record {p.stack.vllm}")]

@@ -1,4 +1,9 @@
-"""Install a vLLM release into a virtual environment of its own, and run its real code there."""
+"""Reach a vLLM release's own Python: a virtual environment of its own, or an image that holds it.
+
+A `Python` is the command that starts that interpreter: a venv's bin/python, or
+`docker run ... --entrypoint python3 IMAGE`. introspect.py runs under it to ask the
+release's own parser, config classes and envs.py.
+"""
 
 from __future__ import annotations
 
@@ -14,14 +19,15 @@ from gptoss_images.errors import UserError
 
 CACHE = Path(os.environ.get("GPTOSS_CACHE", REPO / ".cache"))
 INTROSPECT = Path(__file__).with_name("introspect.py")
+Python = list[str]
 
 
-def ensure(version: str, index_url: str | None = None, extra_index_url: str | None = None) -> Path:
+def ensure(version: str, index_url: str | None = None, extra_index_url: str | None = None) -> Python:
     """The Python of a venv with vllm==`version`, created with uv if missing (~1 min, 9 GB)."""
     venv = CACHE / f"vllm-{version}"
     python = venv / "bin" / "python"
     if (venv / ".complete").is_file():
-        return python
+        return [str(python)]
     uv = shutil.which("uv")
     if uv is None:
         raise UserError("uv not found: pip install uv (make deps installs it)")
@@ -36,33 +42,34 @@ def ensure(version: str, index_url: str | None = None, extra_index_url: str | No
         shutil.rmtree(venv, ignore_errors=True)  # nothing half-installed stays behind
         raise UserError(f"vllm=={version}: installation failed (see uv's output above); nothing was kept")
     (venv / ".complete").write_text(version + "\n")
-    return python
+    return [str(python)]
 
 
-def check_commands(python: Path, commands: list[dict]) -> list[dict]:
-    """Run vllm/introspect.py under `python` (a vLLM venv, isolated mode) on `commands`."""
-    result = subprocess.run([str(python), "-I", str(INTROSPECT)],
-                            input=json.dumps({"commands": commands}), capture_output=True, text=True)
-    if result.returncode != 0:
-        tail = "\n".join(result.stderr.splitlines()[-5:])
-        raise RuntimeError(f"introspect.py failed:\n{tail}")
-    return json.loads(result.stdout)
+def in_image(image: str) -> Python:
+    """The Python of an image (network off, removed after), reading stdin."""
+    return ["docker", "run", "--rm", "-i", "--network", "none", "--entrypoint", "python3", image]
 
 
-def envs_py(python: Path) -> Path:
-    """The installed vllm/envs.py of a venv."""
-    out = subprocess.run([str(python), "-c", "import importlib.util as u; "
-                          "print(u.find_spec('vllm').submodule_search_locations[0])"],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    return Path(out) / "envs.py"
+def introspect(python: Python, *args: str, stdin: str = "") -> str:
+    """introspect.py's output under `python` (isolated mode: nothing of this checkout on its path)."""
+    done = subprocess.run([*python, "-I", "-c", INTROSPECT.read_text(), *args], input=stdin, capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        raise RuntimeError("introspect.py failed:\n" + "\n".join(done.stderr.splitlines()[-5:]))
+    return done.stdout
 
 
-def required_version(python: Path, package: str) -> str | None:
+def check_commands(python: Python, commands: list[dict]) -> list[dict]:
+    """Each command as the release's own parser and validator judge it."""
+    return json.loads(introspect(python, stdin=json.dumps({"commands": commands})))
+
+
+def required_version(python: Python, package: str) -> str | None:
     """The exact version the installed vLLM pins `package` to (base or extra requirement)."""
     code = ("import importlib.metadata as m, re, sys\n"
             "for r in m.requires('vllm') or []:\n"
             "    x = re.match(r'([A-Za-z0-9_.-]+)\\s*==\\s*([^;\\s]+)', r)\n"
             "    if x and x.group(1).lower() == sys.argv[1]: print(x.group(2)); break\n")
-    out = subprocess.run([str(python), "-c", code, package.lower()], capture_output=True, text=True,
+    out = subprocess.run([*python, "-c", code, package.lower()], capture_output=True, text=True,
                          check=True).stdout.strip()
     return out or None

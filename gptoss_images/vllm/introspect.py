@@ -4,7 +4,7 @@ Runs under the Python of an environment that has vLLM installed (no GPU needed),
 a file, so that an image needs nothing of this package to run it:
 
     VENV/bin/python -I gptoss_images/vllm/introspect.py < commands.json > results.json
-    docker run --entrypoint python3 IMAGE -c "$(cat introspect.py)" "$(cat commands.json)"
+    docker run -i --entrypoint python3 IMAGE -c "$(cat introspect.py)" < commands.json
 
 Input: {"commands": [{"id": ..., "argv": ["vllm", "serve", ...]}]}.
 Output: [{"id": ..., "ok": true|false, "error": "..."}], one per command, in one
@@ -14,9 +14,10 @@ process: importing vLLM costs ~10 s, parsing a command a few milliseconds.
 
 prints the record of what `vllm serve` accepts, read from the parser itself: every
 flag with its aliases, the kind of value it takes (by asking its own type function),
-choices, whether it is negatable, the keys of its JSON configs (compilation-config,
+choices, its negations, the keys of its JSON configs (compilation-config,
 speculative-config, ...) and the ranges its config classes enforce (found by asking
-their own validators). Standard library and vLLM only.
+their own validators), and every variable vllm.envs defines. Standard library and
+vLLM only.
 """
 
 from __future__ import annotations
@@ -264,7 +265,10 @@ def record() -> dict:
                 entry["keys"] = keys
         entry.update(_range(classes, action.dest, kind))
         flags[name] = entry
-    return {"version": vllm.__version__, "flags": dict(sorted(flags.items()))}
+    import vllm.envs as envs
+
+    return {"version": vllm.__version__, "flags": dict(sorted(flags.items())),
+            "envs": sorted(envs.environment_variables)}
 
 
 def main() -> int:

@@ -1,27 +1,29 @@
-"""Track new releases of the pinned stack, and try one against every profile before promoting it.
+"""Track new releases of the pinned stack, and try one against a line before promoting it.
 
 `check` lists releases on the package index newer than the pins. `try_candidate`
-installs a candidate vLLM, renders every profile with it, and runs every serve
-command and environment variable through the candidate's own parser and
-`envs.py`, reporting per profile what it rejects or no longer defines.
+installs a candidate vLLM, records what it accepts, carries the line's settings
+across with the rename table, and runs every serve command of the line through the
+candidate's own parser and every variable through its envs.py; `promote` writes a
+trial that passed.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import html.parser
 import re
+import shutil
+import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gptoss_images.errors import UserError
+from gptoss_images.launcher import vllm_api
 from gptoss_images.profiles import catalog
 from gptoss_images.profiles.schema import Profile
-from gptoss_images.render import context
-from gptoss_images.vllm import install, matrix, record
+from gptoss_images.render import tree
+from gptoss_images.vllm import carry, install, matrix, record
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 RELEASE = re.compile(r"^\d+(\.\d+)*$")
@@ -56,11 +58,7 @@ def releases(package: str, index_url: str = DEFAULT_INDEX) -> list[str]:
         parts = stem.split("-")
         if len(parts) >= 2 and parts[0].lower().replace("-", "_") == prefix and RELEASE.match(parts[1]):
             versions.add(parts[1])
-    return sorted(versions, key=version_key)
-
-
-def version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split("."))
+    return sorted(versions, key=vllm_api.version_key)
 
 
 def pinned(loaded: dict[str, Profile]) -> dict[str, set[str]]:
@@ -79,60 +77,88 @@ def check(loaded: dict[str, Profile], index_url: str = DEFAULT_INDEX) -> list[st
     """One line per tracked package: its pin and the newer releases on the index."""
     lines = []
     for package, versions in pinned(loaded).items():
-        current = max(versions, key=version_key)
-        newer = [v for v in releases(package, index_url) if version_key(v) > version_key(current)]
+        current = max(versions, key=vllm_api.version_key)
+        newer = [v for v in releases(package, index_url) if vllm_api.version_key(v) > vllm_api.version_key(current)]
         state = f"{len(newer)} newer: {', '.join(newer[-8:])}" if newer else "up to date"
         lines.append(f"{package:18} pinned {current:8} {state}")
     return lines
 
 
+def newer_vllm(loaded: dict[str, Profile], index_url: str = DEFAULT_INDEX) -> str | None:
+    """The newest vLLM release newer than the current line's pin, if any."""
+    pinned = max((p.stack.vllm for p in loaded.values() if p.line == catalog.CURRENT), key=vllm_api.version_key)
+    newer = [v for v in releases("vllm", index_url) if vllm_api.version_key(v) > vllm_api.version_key(pinned)]
+    return newer[-1] if newer else None
+
+
 @dataclass
-class Verdict:
-    profile: str
-    rejected: list[str] = field(default_factory=list)
-    unknown_env: list[str] = field(default_factory=list)
+class Trial:
+    """A candidate vLLM judged for one line: the settings carried across, what it refuses."""
+
+    line: str
+    old: str
+    new: str
+    profiles: list[str]
+    changes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """Settings the candidate refuses with no known mapping (its record, its envs.py)."""
+    rejected: dict[str, list[str]] = field(default_factory=dict)
+    """Per profile, what the candidate's own parser refuses."""
+    files: dict[str, bytes] = field(default_factory=dict)
+    """The profile files as carried across, by name (those that changed)."""
+    record: dict[str, bytes] = field(default_factory=dict)
+    commands: int = 0
 
     @property
     def ok(self) -> bool:
-        return not self.rejected and not self.unknown_env
+        return not self.problems and not any(self.rejected.values())
 
 
-def candidate_profiles(loaded: dict[str, Profile], version: str, python: Path) -> dict[str, Profile]:
-    """The profiles as they would be with vLLM `version`: packages it pins follow it."""
-    candidates = {}
-    for name, p in loaded.items():
-        packages = []
-        for pin in p.stack.packages:
-            package = pin.partition("==")[0]
-            packages.append(f"{package}=={install.required_version(python, package) or pin.partition('==')[2]}")
-        stack = dataclasses.replace(p.stack, vllm=version, packages=packages)
-        candidates[name] = dataclasses.replace(p, stack=stack)
-    return candidates
-
-
-def try_candidate(loaded: dict[str, Profile], version: str, index_url: str | None = None,
-                  extra_index_url: str | None = None) -> tuple[list[Verdict], dict[str, bytes]]:
-    """Judge every profile's settings with vLLM `version`'s own code."""
+def try_candidate(profiles_dir: Path, line: str, version: str, index_url: str | None = None,
+                  extra_index_url: str | None = None) -> Trial:
+    """Install vLLM `version`, record what it accepts, carry `line`'s settings to it with the rename
+    table, and judge every command and variable of the line with its own code."""
+    members = [p for p in catalog.load(profiles_dir).values() if p.line == line]
+    if not members:
+        raise UserError(f"--line {line}: no profile is on that line")
+    old = max((p.stack.vllm for p in members), key=vllm_api.version_key)
     python = install.ensure(version, index_url, extra_index_url)
-    candidates = candidate_profiles(loaded, version, python)
-    dockerfiles = {name: context.files(p)["Dockerfile"] for name, p in candidates.items()}
-    commands = matrix.commands(list(candidates.values()))
-    results = install.check_commands(python, commands)
-    real_env = record.env_names_from_source(install.envs_py(python).read_text())
-    verdicts = {name: Verdict(name) for name in candidates}
-    for command, result in zip(commands, results, strict=True):
-        if not result["ok"]:
-            name = command["id"].split(" ", 1)[0]
-            message = _setting(result["error"])
-            if message not in verdicts[name].rejected:
-                verdicts[name].rejected.append(message)
-    for name, p in candidates.items():
-        envs = {var: spec for _, env in catalog.env_sources(p) for var, spec in env.items()}
-        for var, spec in envs.items():
-            if spec.read_by == "vllm" and var not in real_env:
-                hint = difflib.get_close_matches(var, real_env, n=1, cutoff=0.75)
-                verdicts[name].unknown_env.append(var + (f" (renamed {hint[0]}?)" if hint else " (gone)"))
-    return list(verdicts.values()), dockerfiles
+    trial = Trial(line, old, version, [p.name for p in members], record=record.read(python))
+    packages = {pin.partition("==")[0].lower() for p in members for pin in p.stack.packages}
+    follow = {name: v for name in packages if (v := install.required_version(python, name))}
+    with tempfile.TemporaryDirectory() as tmp:
+        records, copied = Path(tmp, "records"), Path(tmp, "profiles")
+        shutil.copytree(vllm_api.RECORDS, records)
+        tree.write_folder(records / version, trial.record)
+        shutil.copytree(profiles_dir, copied)
+        api = vllm_api.load(version, records)
+        trial.changes = carry.carry(copied, line, old, version, api, follow).changes
+        trial.files = {path.name: path.read_bytes() for path in sorted(copied.glob("*.yaml"))
+                       if path.read_bytes() != (profiles_dir / path.name).read_bytes()}
+        try:
+            candidates = catalog.load(copied, records)
+        except UserError as exc:
+            trial.problems = [str(problem) for problem in exc.problems]
+            return trial
+        commands = matrix.commands([candidates[name] for name in trial.profiles], records)
+    trial.commands = len(commands)
+    for command, result in zip(commands, install.check_commands(python, commands), strict=True):
+        name = command["id"].split(" ", 1)[0]
+        message = _setting(result["error"]) if not result["ok"] else None
+        trial.rejected.setdefault(name, [])
+        if message and message not in trial.rejected[name]:
+            trial.rejected[name].append(message)
+    return trial
+
+
+def promote(trial: Trial, profiles_dir: Path = catalog.PROFILES_DIR, records: Path = vllm_api.RECORDS) -> list[str]:
+    """Write a passing trial: the carried profile files and the candidate's record."""
+    written = []
+    for name, data in trial.files.items():
+        tree.write_file(profiles_dir / name, data)
+        written.append(tree.display(profiles_dir / name))
+    tree.write_folder(records / trial.new, trial.record)
+    return written + [tree.display(records / trial.new)]
 
 
 def _setting(error: str) -> str:
@@ -141,13 +167,17 @@ def _setting(error: str) -> str:
     return error if len(error) <= 300 else error[:297] + "..."
 
 
-def promote(version: str, old: str, directory: Path = catalog.PROFILES_DIR) -> list[Path]:
-    """Write the new pin into every profile file that pins `old`."""
-    changed = []
-    for path in sorted(directory.glob("*.yaml")):
-        text = path.read_text()
-        new = re.sub(rf'(\n\s*vllm:\s*)"{re.escape(old)}"', rf'\g<1>"{version}"', text)
-        if new != text:
-            path.write_text(new)
-            changed.append(path)
-    return changed
+def report(trial: Trial) -> str:
+    """The trial in markdown: a pull request's body as much as a terminal's report."""
+    verdict = "passes" if trial.ok else "does not pass"
+    lines = [f"## vLLM {trial.new} for the {trial.line} line (now {trial.old}): {verdict}", "",
+             f"Judged with vLLM {trial.new}'s own parser ({trial.commands} commands) and its envs.py; "
+             f"profiles: {', '.join(trial.profiles)}.", ""]
+    if trial.changes:
+        lines += ["Carried across:", ""] + [f"- {change}" for change in trial.changes] + [""]
+    if trial.problems:
+        lines += ["Settings with no known mapping to this release:", ""]
+        lines += [f"- {problem}" for problem in trial.problems] + [""]
+    for profile, rejected in sorted(trial.rejected.items()):
+        lines += [f"- {profile}: " + ("accepted" if not rejected else "REJECTED: " + "; ".join(rejected))]
+    return "\n".join(lines).rstrip() + "\n"
