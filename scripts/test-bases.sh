@@ -2,7 +2,7 @@
 # Makes the local base images the tests build on, without any container registry:
 # Debian bookworm from debootstrap, imported as gptoss-test/debian:bookworm, and two
 # stand-ins for nvidia/cuda made from it that carry what the smoke test reads of the
-# real ones: CUDA_VERSION, and GPTOSS_STAND_IN naming the image they stand in for
+# real ones: CUDA_VERSION, and TEST_BASE_STANDS_IN_FOR naming the image they stand in for
 # (no CUDA toolkit: the -devel image's nvcc 12.8 is not reachable from here). They
 # are passed through the documented base-image override (--base-image), as a private
 # mirror of nvidia/cuda would be.
@@ -24,7 +24,7 @@ else
 fi
 standin() {  # TAG CUDA_VERSION REAL_IMAGE
     if docker image inspect "$1" >/dev/null 2>&1; then echo "$1 is there"; return; fi
-    printf 'FROM %s\nENV CUDA_VERSION=%s GPTOSS_STAND_IN=%s\n' "$image" "$2" "$3" \
+    printf 'FROM %s\nENV CUDA_VERSION=%s TEST_BASE_STANDS_IN_FOR=%s\n' "$image" "$2" "$3" \
         | docker build -q -t "$1" - >/dev/null
     echo "made $1 (stands in for $3)"
 }

@@ -93,19 +93,24 @@ class StepPrinter:
         return f"step {self.step[0]}/{self.step[1]} {self.step[2][:120]}" if self.step else "before the first step"
 
 
-def stack_ref(stack: Stack, inputs: BuildInputs, repo: str) -> str:
-    """REPO-stack:<name>-<hash>: the stack's own hash, or one that also covers a replaced base
-    image or package index (what goes into the image then differs)."""
-    digest = stack.digest
-    if inputs.base_image or inputs.index_url:
-        digest = hashlib.sha256(f"{digest}|{inputs.base_image}|{inputs.index_url}".encode()).hexdigest()
+def stack_ref(client: docker.DockerClient, stack: Stack, inputs: BuildInputs, repo: str) -> str:
+    """REPO-stack:<name>-<hash>: the stack's own hash (its Dockerfile and the files it copies),
+    joined by the base image's id where it is here, and the replaced base image or index (what
+    goes into the image then differs)."""
+    base = inputs.base_image or stack.spec.base_image
+    try:
+        base_id = client.images.get(base).id
+    except docker.errors.ImageNotFound:
+        base_id = ""  # to be pulled: named by its reference
+    extra = f"|{inputs.base_image}|{inputs.index_url}|{base_id}"
+    digest = hashlib.sha256(f"{stack.digest}{extra}".encode()).hexdigest() if extra != "|None|None|" else stack.digest
     return f"{repo}-stack:{stack.name}-{digest[:12]}"
 
 
 def build_stack(client: docker.DockerClient, stack: Stack, inputs: BuildInputs, repo: str, quiet: bool = False,
                 docker_dir: Path = outputs.DOCKER_DIR) -> str:
     """The stack's image, built and tagged unless it is there already (or --no-cache)."""
-    ref = stack_ref(stack, inputs, repo)
+    ref = stack_ref(client, stack, inputs, repo)
     if not inputs.no_cache:
         try:
             client.images.get(ref)

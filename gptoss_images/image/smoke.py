@@ -121,7 +121,7 @@ def run(client: docker.DockerClient, image_id: str, profile: Profile, quiet: boo
 def _cuda(profile: Profile, held: dict) -> Check:
     """torch's CUDA, the base image's ($CUDA_VERSION) and CUDA_HOME's nvcc: one major.minor.
 
-    A test base standing in for nvidia/cuda (GPTOSS_STAND_IN) carries no toolkit: where
+    A test base standing in for nvidia/cuda (TEST_BASE_STANDS_IN_FOR) carries no toolkit: where
     CUDA_HOME is the base's, its nvcc is checked on the real base only (the nightly)."""
     found = {"torch": held.get("torch_cuda"), "base image": held.get("base_cuda"),
              f"CUDA_HOME ({held.get('cuda_home')}) nvcc": held.get("nvcc")}
