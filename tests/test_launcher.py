@@ -279,7 +279,8 @@ def test_help_teaches_every_knob(capsys):
         main(["--help"], {"GPTOSS_PROFILE": str(REPO / "docker/b200-cu128/profile.json")})
     out = capsys.readouterr().out
     for text in ["GPTOSS_MODEL", "GPTOSS_TENSOR_PARALLEL_SIZE", "GPTOSS_SCENARIO", "GPTOSS_TOOL_SERVER",
-                 "GPTOSS_STRUCTURED_OUTPUT", "GPTOSS_MOE_ACTIVATION", "--dry-run", "--check", "examples:",
+                 "GPTOSS_STRUCTURED_OUTPUT", "GPTOSS_MOE_ACTIVATION", "--dry-run", "--check", "examples (",
+                 "--list-profiles", "--user 12345:0", "--gpus all",
                  "max-throughput: best throughput per GPU"]:
         assert text in out
 
@@ -325,9 +326,9 @@ def test_eagle3_speculative_decoding_is_an_option_for_120b(capsys):
 
 def test_structured_output_keeps_async_scheduling_where_the_release_supports_it(capsys):
     plan = dry_run(capsys, "h100", "--structured-output", "--async-scheduling")
-    assert "--async-scheduling" in plan["argv"] and plan["notes"] == []
+    assert "--async-scheduling" in plan["argv"] and not any("async" in note for note in plan["notes"])
     old = dry_run(capsys, "h100-cu128", "--structured-output")
-    assert "--async-scheduling" not in old["argv"] and "vLLM 0.10.2 does not support it" in old["notes"][0]
+    assert "--async-scheduling" not in old["argv"] and "vLLM 0.10.2 does not support it" in " ".join(old["notes"])
 
 
 def test_current_rocm_settings_and_mi355x_checkpoint(capsys):
@@ -336,8 +337,8 @@ def test_current_rocm_settings_and_mi355x_checkpoint(capsys):
     assert mi300["flags"]["compilation-config"] == {"pass_config": {"fuse_rope_kvcache": True},
                                                     "use_inductor_graph_partition": True}
     assert mi300["flags"]["block-size"] == "64" and mi300["flags"]["gpu-memory-utilization"] == "0.95"
-    assert mi300["env"] == {"VLLM_ROCM_USE_AITER": "1", "VLLM_ROCM_QUICK_REDUCE_QUANTIZATION": "INT4",
-                            "AMDGCN_USE_BUFFER_OPS": "0"}
+    assert {k: v for k, v in mi300["env"].items() if not k.endswith(("_HOME", "_ROOT", "_DIR", "_BASE"))} == {
+        "VLLM_ROCM_USE_AITER": "1", "VLLM_ROCM_QUICK_REDUCE_QUANTIZATION": "INT4", "AMDGCN_USE_BUFFER_OPS": "0"}
     assert dry_run(capsys, "mi355x")["model"] == "amd/gpt-oss-120b-w-mxfp4-a-fp8"
     r9700 = dry_run(capsys, "r9700")
     assert "attention-backend" not in r9700["flags"] and "VLLM_ROCM_USE_AITER" not in r9700["env"]

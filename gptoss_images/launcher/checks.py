@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from gptoss_images.launcher import gpus as gpu_probe
+from gptoss_images.launcher import select
 from gptoss_images.launcher.plan import Plan
 
 NAMES = ["gpu", "arch", "count", "memory", "driver", "shm", "model", "vocab", "tools"]
-VLLM_DEFAULT_UTILIZATION = 0.9
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,8 @@ def _gpu_checks(profile: dict, plan: Plan, machine: Machine) -> list[Result]:
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         return [Result("fail", "gpu", f"could not query {vendor} GPUs: {exc}")]
     if not found:
-        hint = ("start the container with --gpus all" if vendor == "nvidia" else
-                "start the container with --device=/dev/kfd --device=/dev/dri --group-add=video")
         return [Result("fail", "gpu", f"no {vendor.upper() if vendor == 'amd' else 'NVIDIA'} GPU "
-                                      f"visible; {hint}")]
+                                      f"visible; start the container with {gpu_probe.DOCKER_DEVICES[vendor]}")]
     first = found[0]
     results = []
     names = {g.name for g in found}
@@ -85,24 +83,23 @@ def _gpu_checks(profile: dict, plan: Plan, machine: Machine) -> list[Result]:
                                                f"needs {plan.tp}; set GPTOSS_TENSOR_PARALLEL_SIZE"))
     results.append(_memory(plan, min(g.memory_mib for g in found[:plan.tp]) / 1024))
     if want.get("driver_min") and first.driver:
-        have, need = first.driver, want["driver_min"]
-        ok = _version(have) >= _version(need)
+        ok = select.driver_ok(profile, first)
         cuda = profile["stack"].get("cuda")
-        results.append(Result("pass" if ok else "fail", "driver", f"driver {have}" + (
-            "" if ok else f" is older than {need}, the first for CUDA {cuda} (this image's line); "
-                          "upgrade the driver or run the line built for it")))
+        results.append(Result("pass" if ok else "fail", "driver", f"driver {first.driver}" + (
+            "" if ok else f" is older than {want['driver_min']}, the first for CUDA {cuda} (this image's "
+                          "line); upgrade the driver or run the line built for it")))
     return results
 
 
 def _memory(plan: Plan, per_gpu_gib: float) -> Result:
-    utilization = float(plan.settings.get("gpu-memory-utilization", VLLM_DEFAULT_UTILIZATION))
+    utilization = float(plan.settings.get("gpu-memory-utilization", select.UTILIZATION))
     usable = per_gpu_gib * utilization
     weights = plan.model_spec["weights_gib"] / plan.tp
     text = (f"{weights:.1f} GiB of weights per GPU, {usable:.1f} GiB usable "
             f"({per_gpu_gib:.1f} GiB x {utilization})")
     if weights > usable:
         return Result("fail", "memory", f"{text}: raise GPTOSS_TENSOR_PARALLEL_SIZE")
-    if weights > 0.8 * usable:
+    if weights > select.HEADROOM * usable:
         return Result("warn", "memory", f"{text}: little room left for the KV cache")
     return Result("pass", "memory", text)
 
@@ -124,7 +121,8 @@ def _model_files(plan: Plan, environ: Mapping[str, str]) -> Result:
         ok = Path(plan.model, "config.json").is_file()
         return Result("pass" if ok else "fail", "model",
                       f"local folder {plan.model}" + ("" if ok else " has no config.json"))
-    home = environ.get("HF_HOME", str(Path(environ.get("HOME", "/root"), ".cache", "huggingface")))
+    home = plan.env.get("HF_HOME") or environ.get("HF_HOME") or str(Path(environ.get("HOME", "/"), ".cache",
+                                                                           "huggingface"))
     cache = Path(environ.get("HF_HUB_CACHE", str(Path(home, "hub"))))
     snapshots = cache / f"models--{plan.model.replace('/', '--')}" / "snapshots"
     if snapshots.is_dir() and any(snapshots.iterdir()):
@@ -132,7 +130,7 @@ def _model_files(plan: Plan, environ: Mapping[str, str]) -> Result:
                                        + (" (offline mode)" if offline else ""))
     if offline:
         return Result("fail", "model", f"HF_HUB_OFFLINE is set and {plan.model} is not in {cache}: "
-                                       "mount a cache that holds it (-v ...:/root/.cache/huggingface)")
+                                       "mount a cache that holds it (-v gptoss-cache:/cache)")
     return Result("warn", "model", f"{plan.model} is not in {cache}: it will be downloaded at start "
                                    f"(~{plan.model_spec['weights_gib']} GiB); mount a cache to keep it")
 
@@ -168,7 +166,3 @@ def _shm_bytes() -> int | None:
     except OSError:
         return None
     return stat.f_blocks * stat.f_frsize
-
-
-def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in text.split(".") if p.isdigit())

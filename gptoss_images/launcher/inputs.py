@@ -105,10 +105,12 @@ KNOBS = [
                               "(incompatible in this vLLM)", boolean, flag=True),
     Knob("skip-checks", "machine checks to skip: 'all' or names, e.g. gpu,memory",
          metavar="NAMES"),
-    Knob("profile", "profile JSON (default /opt/gptoss/profile.json, the image's)",
-         metavar="FILE"),
+    Knob("profile", "the profile to serve: a name this image holds (h200) or a profile JSON (default: the "
+                    "image's one, or the one this machine's GPUs fit)", metavar="NAME|FILE"),
+    Knob("cache-dir", "where the model and compiled graphs are cached (default /cache: mount a volume there "
+                      "to keep them across restarts)", metavar="DIR"),
 ]
-LAUNCHER_ONLY = {"skip-checks", "profile"}
+LAUNCHER_ONLY = {"skip-checks", "profile", "cache-dir"}
 SECRET = {"api-key"}
 
 

@@ -7,12 +7,13 @@ checks the machine and replaces itself with `vllm serve`.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
-from gptoss_images.launcher import checks, inputs, vllm_api
+from gptoss_images.launcher import checks, gpus, health, inputs, select, vllm_api
 from gptoss_images.launcher import plan as planner
 from gptoss_images.launcher import profile as profile_file
 from gptoss_images.launcher.inputs import BadInput
@@ -23,17 +24,24 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise BadInput(message)
+
+
 EPILOG = """\
 Every option can also be given as a GPTOSS_* variable (shown after each option);
 the option wins. Anything else on the command line goes to `vllm serve` as it is,
 replacing the profile's value of the same flag.
 
-examples:
-  docker run --gpus all --ipc=host -p 8000:8000 IMAGE
+examples ({devices} gives the container this vendor's GPUs):
+  docker run {devices} --ipc=host -p 8000:8000 -v gptoss-cache:/cache IMAGE
   docker run ... -e GPTOSS_MODEL=openai/gpt-oss-20b -e GPTOSS_SCENARIO=max-throughput IMAGE
   docker run ... IMAGE --tensor-parallel-size 4 --function-calling --max-num-batched-tokens 16384
   docker run --rm IMAGE --dry-run          print the exact command and environment, run nothing
-  docker run --rm --gpus all IMAGE --check check GPUs, memory, driver, /dev/shm, cache, vocabulary
+  docker run --rm {devices} IMAGE --check
+                                           check GPUs, memory, driver, /dev/shm, cache, vocabulary
+  docker run --rm {devices} IMAGE --list-profiles [--json]
+                                           every profile x model x TP: does it fit this machine?
+  docker run --user 12345:0 --read-only -v gptoss-cache:/cache ... IMAGE
+                                           any user (group 0), a read-only root file system
 
 exit codes: 0 ok, 1 --check found a failure, 2 bad input, 3 a machine check failed at start,
 127 vllm not found.
@@ -50,12 +58,17 @@ def make_parser(profile: dict[str, Any]) -> argparse.ArgumentParser:
         description=f"Serve gpt-oss with vLLM {profile['stack']['vllm']} on {profile['description']} "
                     f"(profile {profile['name']}).\n\nscenarios: {scenarios}"
                     + (f"\n\nhardware options:{options}" if options else ""),
-        epilog=EPILOG)
+        epilog=EPILOG.format(devices=gpus.DOCKER_DEVICES[profile["gpu"]["vendor"]]))
     parser.add_argument("--dry-run", action="store_true",
                         help="print the exact command and environment as a shell line, run nothing")
     parser.add_argument("--json", action="store_true", help="with --dry-run: print JSON instead")
     parser.add_argument("--check", action="store_true",
-                        help="check the machine (pass / warn / fail lines) and exit")
+                        help="check the machine (pass / warn / fail lines) and exit: an init or startup gate")
+    parser.add_argument("--list-profiles", action="store_true",
+                        help="every profile of this image x model x TP: compatible, low-memory or incompatible "
+                             "on this machine, why, and the command that runs it (--json too)")
+    parser.add_argument("--health", action="store_true",
+                        help="exit 0 if vLLM's /health answers on GPTOSS_PORT (the image's HEALTHCHECK)")
     inputs.add_options(parser, list(profile["options"]))
     return parser
 
@@ -64,8 +77,13 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
          execvpe: Callable[..., Any] = os.execvpe, machine: checks.Machine | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ
+    if "--health" in argv:
+        return health.probe()
+    machine = machine or checks.Machine()
+    if "--list-profiles" in argv:
+        return _list_profiles(argv, environ, machine)
     try:
-        profile = profile_file.load(argv, environ)
+        profile = profile_file.load(argv, environ, lambda vendor: machine.gpus(vendor)[0])
         api = vllm_api.load(profile["stack"]["vllm"])
         if api is None:
             raise BadInput(f"no record of what vLLM {profile['stack']['vllm']} accepts in {vllm_api.RECORDS}: "
@@ -108,6 +126,31 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     except FileNotFoundError:
         print(f"gptoss-serve: error: {plan.argv[0]} not found on PATH", file=sys.stderr)
         return 127
+    return 0
+
+
+def _list_profiles(argv: list[str], environ: Mapping[str, str], machine: checks.Machine) -> int:
+    """Print every profile x model x TP of this image as it fits this machine."""
+    try:
+        named = profile_file.given(argv, environ)
+        held = [profile_file.read(named)] if named and "/" in named else profile_file.available()
+    except BadInput as exc:
+        print(f"gptoss-serve: error: {inputs.one_line(str(exc))}", file=sys.stderr)
+        return 2
+    found = machine.gpus(held[0]["gpu"]["vendor"])[0] if held else []
+    fits = [fit for p in held for fit in select.fits(p, found)]
+    if "--json" in argv:
+        print(json.dumps({"found": select.describe(found), "profiles": [f.as_dict() for f in fits]}, indent=2))
+        return 0
+    print(f"this machine: {select.describe(found)}")
+    for status in ("compatible", "low-memory", "incompatible"):
+        chosen = [f for f in fits if f.status == status]
+        if chosen:
+            print(f"\n{status}:")
+        for fit in chosen:
+            print(f"  {fit.profile:16} {fit.model:22} TP {fit.tp}  {fit.reason}")
+            if status != "incompatible":
+                print(f"    {fit.command}")
     return 0
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gptoss_images.launcher import vllm_api
+from gptoss_images.launcher import caches, vllm_api
 from gptoss_images.launcher.inputs import BadInput
 
 USER_FLAGS = ["max-model-len", "max-num-seqs", "gpu-memory-utilization", "served-model-name",
@@ -103,6 +103,9 @@ def build(profile: dict[str, Any], values: dict[str, Any], extra: list[tuple[str
     except vllm_api.Rejected as exc:
         raise BadInput(f"vLLM {api.version} would refuse this command: {exc}") from None
     env, unset, secrets = _environment(profile, values, environ, chosen)
+    cache_env, where = caches.environment(environ)
+    env.update(cache_env)
+    notes.append(where)
     return Plan(profile["name"], model, spec, tp, scenario_name, args, argv, env, unset, notes, secrets)
 
 

@@ -1,19 +1,24 @@
-"""Read the baked profile JSON and check the shape the launcher relies on: one line when it is wrong.
+"""Find the profile to serve and read it: the image's one, the one named, or the one these GPUs fit.
 
-The file is rendered from a validated profile, so a wrong shape means a wrong file
-(GPTOSS_PROFILE pointing elsewhere, a damaged image), not a wrong setting.
+A per-GPU image holds /opt/gptoss/profile.json; a vendor image holds every profile of
+its family and line under /opt/gptoss/profiles/ and picks the one made for the GPUs it
+finds (GPTOSS_PROFILE=h200 forces one). The files are rendered from validated profiles,
+so a wrong shape means a wrong file (GPTOSS_PROFILE pointing elsewhere, a damaged
+image), not a wrong setting: one line says so.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from gptoss_images.launcher import gpus, select
 from gptoss_images.launcher.inputs import BadInput
 
 DEFAULT = "/opt/gptoss/profile.json"
+FOLDER = "/opt/gptoss/profiles"
 NUMBER = (int, float)
 SHAPE: dict[str, Any] = {
     "name": str, "description": str, "default_model": str, "env": dict, "options": dict,
@@ -24,26 +29,56 @@ SHAPE: dict[str, Any] = {
 }
 
 
-def path_of(argv: list[str], environ: Mapping[str, str]) -> str:
-    """--profile FILE, else GPTOSS_PROFILE, else the image's own."""
-    path = environ.get("GPTOSS_PROFILE", DEFAULT)
+def given(argv: list[str], environ: Mapping[str, str]) -> str | None:
+    """--profile NAME|FILE, else GPTOSS_PROFILE, else nothing."""
+    value = environ.get("GPTOSS_PROFILE")
     for i, arg in enumerate(argv):
         if arg == "--profile" and i + 1 < len(argv):
-            path = argv[i + 1]
+            value = argv[i + 1]
         elif arg.startswith("--profile="):
-            path = arg.split("=", 1)[1]
-    return path
+            value = arg.split("=", 1)[1]
+    return value
 
 
-def load(argv: list[str], environ: Mapping[str, str]) -> dict[str, Any]:
-    path = path_of(argv, environ)
+def available(folder: str = FOLDER, default: str = DEFAULT) -> list[dict[str, Any]]:
+    """Every profile this image holds."""
+    if Path(default).is_file():
+        return [read(default)]
+    return [read(str(path)) for path in sorted(Path(folder).glob("*.json"))]
+
+
+def load(argv: list[str], environ: Mapping[str, str], detect: Callable[[str], list[gpus.Gpu]],
+         folder: str = FOLDER, default: str = DEFAULT) -> dict[str, Any]:
+    """The profile to serve: named (a name this image holds, or a file), the image's only one, or
+    the one made for the GPUs that `detect` finds."""
+    name = given(argv, environ)
+    if name is not None:
+        if not name.strip():
+            raise BadInput(f"GPTOSS_PROFILE/--profile={name!r}: empty; unset it to use the image's profile")
+        held = Path(folder, f"{name}.json")
+        return read(str(held) if "/" not in name and held.is_file() else name)
+    if Path(default).is_file() or not Path(folder).is_dir():
+        return read(default)
+    profiles = available(folder, default)
+    if not profiles:
+        raise BadInput(f"{folder}: no profile in this image; give GPTOSS_PROFILE=FILE")
+    found = detect(profiles[0]["gpu"]["vendor"])
+    chosen = select.choose(profiles, found)
+    if chosen is None:
+        raise BadInput(f"no profile of this image fits this machine: found {select.describe(found)}; "
+                       f"the profiles need {'; '.join(select.needs(p) for p in profiles)}. "
+                       f"GPTOSS_PROFILE=NAME forces one")
+    return chosen
+
+
+def read(path: str) -> dict[str, Any]:
     where = f"GPTOSS_PROFILE/--profile={path!r}"
-    if not path.strip():
-        raise BadInput(f"{where}: empty; unset it to use the image's profile ({DEFAULT})")
     try:
         data = json.loads(Path(path).read_bytes())
     except FileNotFoundError:
-        raise BadInput(f"{where}: no such file; give a rendered docker/<profile>/profile.json") from None
+        names = [p.stem for p in sorted(Path(FOLDER).glob("*.json"))]
+        hint = f"; this image holds {', '.join(names)}" if names else "; give a rendered docker/<profile>/profile.json"
+        raise BadInput(f"{where}: no such file or profile{hint}") from None
     except IsADirectoryError:
         raise BadInput(f"{where}: a folder; give a rendered docker/<profile>/profile.json") from None
     except OSError as exc:

@@ -1,0 +1,20 @@
+"""The image's HEALTHCHECK: is vLLM's /health answering on this container's port? Standard library.
+
+Exit 0 when GET /health answers 200, 1 otherwise: Docker's healthy and unhealthy. The
+port is GPTOSS_PORT's (default 8000), the one the launcher gave vLLM.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+
+
+def probe(timeout: float = 5.0) -> int:
+    port = os.environ.get("GPTOSS_PORT", "8000")
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=timeout) as response:
+            return 0 if response.status == 200 else 1
+    except (urllib.error.URLError, OSError, ValueError):
+        return 1
