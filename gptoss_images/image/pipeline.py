@@ -15,6 +15,7 @@ from gptoss_images.errors import UserError
 from gptoss_images.image import build, smoke, tags
 from gptoss_images.profiles.schema import Profile
 from gptoss_images.render import naming, outputs
+from gptoss_images.render.families import Family
 from gptoss_images.render.stacks import Stack
 
 
@@ -27,7 +28,7 @@ class Outcome:
     digests: dict[str, str] = field(default_factory=dict)
 
 
-def release_of(profile: Profile, today: datetime.date | None = None) -> tags.Release:
+def release_of(profile: Profile | Family, today: datetime.date | None = None) -> tags.Release:
     """This checkout's release of `profile`: pinned vLLM, today's date (UTC), HEAD's sha."""
     day = today or datetime.datetime.now(datetime.timezone.utc).date()
     try:
@@ -35,7 +36,8 @@ def release_of(profile: Profile, today: datetime.date | None = None) -> tags.Rel
                              text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         raise UserError("cannot read the git revision: run from a git checkout of gptoss-images") from None
-    return tags.Release(profile.name, profile.stack.vllm, day.strftime("%Y%m%d"), sha)
+    vllm = (profile.first if isinstance(profile, Family) else profile).stack.vllm
+    return tags.Release(profile.name, vllm, day.strftime("%Y%m%d"), sha)
 
 
 def release_from_labels(labels: dict[str, str]) -> tags.Release:
@@ -45,17 +47,18 @@ def release_from_labels(labels: dict[str, str]) -> tags.Release:
                         version.rsplit("-", 1)[-1], labels["org.opencontainers.image.revision"])
 
 
-def build_and_test(client: docker.DockerClient, profile: Profile, inputs: build.BuildInputs,
+def build_and_test(client: docker.DockerClient, target: Profile | Family, inputs: build.BuildInputs,
                    repo: str, quiet: bool = False, docker_dir: Path = outputs.DOCKER_DIR,
                    stack: Stack | None = None) -> build.Built:
-    """Build, smoke-test, then tag. A failure leaves no new tag and removes the new image."""
-    release = release_of(profile)
+    """Build, smoke-test (a vendor image: every profile it holds), then tag. A failure leaves no new
+    tag and removes the new image."""
+    release = release_of(target)
     refs = tags.all_tags(repo, release)
     created = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    labels = naming.build_labels(profile.name, release.vllm, release.date, release.revision, created)
-    built = build.build(client, profile, inputs, labels, quiet, docker_dir, repo, stack)
+    labels = naming.build_labels(target.name, release.vllm, release.date, release.revision, created)
+    built = build.build(client, target, inputs, labels, quiet, docker_dir, repo, stack)
     try:
-        smoke.run(client, built.image_id, profile, quiet)
+        smoke_all(client, built.image_id, target, quiet)
     except smoke.SmokeFailed:
         _discard(client, built.image_id)
         raise
@@ -66,13 +69,22 @@ def build_and_test(client: docker.DockerClient, profile: Profile, inputs: build.
     return built
 
 
-def test_existing(client: docker.DockerClient, profile: Profile, repo: str, quiet: bool = False) -> build.Built:
-    image = local_image(client, profile, repo)
-    smoke.run(client, image.id, profile, quiet)
-    return build.Built(profile.name, image.id, 0.0, image.attrs["Size"], sorted(image.tags))
+def smoke_all(client: docker.DockerClient, image_id: str, target: Profile | Family, quiet: bool) -> None:
+    if isinstance(target, Family):
+        for member in target.members:
+            smoke.run(client, image_id, member, quiet, env={"GPTOSS_PROFILE": member.name})
+    else:
+        smoke.run(client, image_id, target, quiet)
 
 
-def local_image(client: docker.DockerClient, profile: Profile, repo: str):
+def test_existing(client: docker.DockerClient, target: Profile | Family, repo: str, quiet: bool = False
+                  ) -> build.Built:
+    image = local_image(client, target, repo)
+    smoke_all(client, image.id, target, quiet)
+    return build.Built(target.name, image.id, 0.0, image.attrs["Size"], sorted(image.tags))
+
+
+def local_image(client: docker.DockerClient, profile: Profile | Family, repo: str):
     ref = tags.floating(repo, profile.name)
     try:
         return client.images.get(ref)

@@ -8,7 +8,7 @@ Each check runs in a fresh container, network off, always removed:
                 "garbage output" and `+cu128` troubleshooting)
   triton        exactly one distribution provides Triton (its `tl.language` troubleshooting)
   vocab         harmony loads its vocabulary with the network off
-  env           the profile's environment is in the image; each option sets exactly its
+  env           the launcher gives vLLM the profile's environment; each option sets exactly its
                 default choice's variables (the Blackwell sinks troubleshooting on cu128)
   no-gpu        starting without a GPU ends with the launcher's message, no traceback
 """
@@ -45,7 +45,12 @@ class SmokeFailed(UserError):
     pass
 
 
-def run(client: docker.DockerClient, image_id: str, profile: Profile, quiet: bool = False) -> list[Check]:
+def run(client: docker.DockerClient, image_id: str, profile: Profile, quiet: bool = False,
+        env: dict[str, str] | None = None) -> list[Check]:
+    """Every check of one profile in the image (`env`: GPTOSS_PROFILE=<profile> in a vendor image)."""
+    def _run(*args, **kwargs) -> tuple[int, str]:
+        return _container(client, *args, env=env, **kwargs)
+
     say: Callable[[str], None] = (lambda s: None) if quiet else (
         lambda s: print(f"[{profile.name}] smoke {s}", file=sys.stderr, flush=True))
     checks: list[Check] = []
@@ -58,7 +63,7 @@ def run(client: docker.DockerClient, image_id: str, profile: Profile, quiet: boo
     commands, plans = [], []
     for model in profile.models:
         for scenario in profile.serve.scenarios:
-            code, out = _run(client, image_id, ["--dry-run", "--json", "--model", model, "--scenario", scenario])
+            code, out = _run(image_id, ["--dry-run", "--json", "--model", model, "--scenario", scenario])
             if code != 0:
                 record(Check("dry-run", False, f"{model} {scenario}: exit {code}: {out[-300:]}"), started)
                 raise SmokeFailed(_summary(profile, checks))
@@ -67,7 +72,7 @@ def run(client: docker.DockerClient, image_id: str, profile: Profile, quiet: boo
     record(Check("dry-run", True, f"{len(commands)} commands"), started)
 
     started = time.monotonic()
-    code, out = _run(client, image_id, ["-I", "-c", install.INTROSPECT.read_text(), json.dumps({"commands": commands})],
+    code, out = _run(image_id, ["-I", "-c", install.INTROSPECT.read_text(), json.dumps({"commands": commands})],
                      entrypoint="python3", stdout_only=True)
     try:
         rejected = [f"{r['id']}: {r['error']}" for r in json.loads(out) if not r["ok"]]
@@ -79,7 +84,7 @@ def run(client: docker.DockerClient, image_id: str, profile: Profile, quiet: boo
     started = time.monotonic()
     # `vllm --version` itself needs a GPU in 0.10.2 ("Failed to infer device type"): the probe asks
     # the installed distribution instead, which is what it prints.
-    code, out = _run(client, image_id, ["-c", PROBE.read_text()], entrypoint="python3", stdout_only=True)
+    code, out = _run(image_id, ["-c", PROBE.read_text()], entrypoint="python3", stdout_only=True)
     try:
         held = json.loads(out.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -96,19 +101,19 @@ def run(client: docker.DockerClient, image_id: str, profile: Profile, quiet: boo
                  f"{', '.join(tritons) or 'none'}" + ("" if len(tritons) == 1 else "; exactly one may")), started)
 
     started = time.monotonic()
-    code, out = _run(client, image_id, ["-c", HARMONY], entrypoint="python3")
+    code, out = _run(image_id, ["-c", HARMONY], entrypoint="python3")
     record(Check("vocab", code == 0, "harmony's vocabulary loads offline" if code == 0 else out[-300:]), started)
 
     started = time.monotonic()
-    env = dict(item.split("=", 1) for item in client.images.get(image_id).attrs["Config"]["Env"])
-    missing = [k for k, v in profile.env.items() if env.get(k) != v.value]
-    wrong = _options(profile, plans[0]["env"])
+    planned = plans[0]["env"]
+    missing = [k for k, v in profile.env.items() if planned.get(k) != v.value]
+    wrong = _options(profile, planned)
     record(Check("env", not missing and not wrong, "; ".join(
         ([f"missing or different: {', '.join(missing)}"] if missing else []) + wrong)
         or f"{len(profile.env)} variables set; options set their default's"), started)
 
     started = time.monotonic()
-    code, out = _run(client, image_id, [])
+    code, out = _run(image_id, [])
     clear = code == 3 and "machine check failed" in out and "Traceback" not in out
     record(Check("no-gpu", clear, "the launcher stops with its message (exit 3)" if clear
                  else f"exit {code}: {out[-300:]}"), started)
@@ -150,10 +155,10 @@ def _summary(profile: Profile, checks: list[Check]) -> str:
     return f"[{profile.name}] smoke test failed: {'; '.join(failed)}"
 
 
-def _run(client: docker.DockerClient, image_id: str, command: list[str], entrypoint: str | None = None,
-         stdout_only: bool = False) -> tuple[int, str]:
+def _container(client: docker.DockerClient, image_id: str, command: list[str], entrypoint: str | None = None,
+               stdout_only: bool = False, env: dict[str, str] | None = None) -> tuple[int, str]:
     """Run a container with the network off; return its exit code and output."""
-    container = client.containers.create(image_id, command, entrypoint=entrypoint,
+    container = client.containers.create(image_id, command, entrypoint=entrypoint, environment=env,
                                          network_mode="none")
     try:
         container.start()

@@ -15,6 +15,7 @@ from gptoss_images.launcher import gpus
 from gptoss_images.profiles import catalog
 from gptoss_images.profiles.schema import Profile
 from gptoss_images.render import naming, stacks
+from gptoss_images.render.families import Family
 from gptoss_images.render.stacks import Stack
 from gptoss_images.render.tree import Files
 
@@ -59,6 +60,20 @@ def files(profile: Profile, all_stacks: list[Stack]) -> Files:
                  f"Regenerate: python build.py render {profile.name}")
     profile_json = json.dumps({"_generated": generated, **catalog.to_dict(profile)}, indent=2) + "\n"
     return {"Dockerfile": dockerfile.encode(), "profile.json": profile_json.encode()}
+
+
+def family_files(family: Family) -> Files:
+    """docker/family/<name>/Dockerfile."""
+    tag = naming.title(family.name)
+    builds = [BUILD.format(dockerfile=family.stack.dockerfile, tag=family.stack.image)] if family.stack else []
+    builds += [BUILD.format(dockerfile=family.dockerfile, tag=tag), gpus.run_line(family.first.gpu.vendor, tag)]
+    labels = naming.family_labels(family.name, [p.name for p in family.members], family.first.stack.vllm)
+    what = (f"gpt-oss on {family.first.family} GPUs, vLLM {family.first.stack.vllm} ({family.first.line} line): "
+            f"one image for {', '.join(p.name for p in family.members)}; it picks the profile these GPUs fit.")
+    text = _env.get_template("family.Dockerfile.j2").render(
+        chain=[p.chain[0] for p in family.members], what=what, builds=builds, stack=family.stack,
+        base_image=family.first.base_image, vllm=family.first.stack.vllm, members=family.members, labels=labels)
+    return {"Dockerfile": text.encode()}
 
 
 def _stack(stack: Stack, builds: list[str]) -> str:

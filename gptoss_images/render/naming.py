@@ -35,6 +35,20 @@ def static_labels(profile: Profile, profile_hash: str) -> dict[str, str]:
     }
 
 
+def family_labels(name: str, profiles: list[str], vllm: str) -> dict[str, str]:
+    """Labels of a vendor image: the profiles it holds instead of one."""
+    return {
+        "org.opencontainers.image.source": SOURCE,
+        "org.opencontainers.image.title": title(name),
+        "org.opencontainers.image.description": f"gpt-oss with vLLM on {', '.join(profiles)}: the profile is "
+                                                "picked at start from the GPUs found",
+        "io.gptoss.profile": name,
+        "io.gptoss.profiles": ",".join(profiles),
+        "io.gptoss.vllm-version": vllm,
+        "io.gptoss.base-image": "${BASE_IMAGE}",
+    }
+
+
 def build_labels(profile: str, vllm: str, date: str, revision: str, created: str) -> dict[str, str]:
     """Labels of one build: the commit, the release version, the time."""
     return {
