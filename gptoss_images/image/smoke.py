@@ -63,7 +63,8 @@ def run(client: docker.DockerClient, image_id: str, profile: Profile, quiet: boo
     commands, plans = [], []
     for model in profile.models:
         for scenario in profile.serve.scenarios:
-            code, out = _run(image_id, ["--dry-run", "--json", "--model", model, "--scenario", scenario])
+            code, out = _run(image_id, ["--dry-run", "--json", "--model", model, "--scenario", scenario],
+                             stdout_only=True)
             if code != 0:
                 record(Check("dry-run", False, f"{model} {scenario}: exit {code}: {out[-300:]}"), started)
                 raise SmokeFailed(_summary(profile, checks))
@@ -157,13 +158,14 @@ def _summary(profile: Profile, checks: list[Check]) -> str:
 
 def _container(client: docker.DockerClient, image_id: str, command: list[str], entrypoint: str | None = None,
                stdout_only: bool = False, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """Run a container with the network off; return its exit code and output."""
+    """Run a container with the network off; return its exit code and output (`stdout_only`:
+    stdout alone when it succeeds, both streams when it fails)."""
     container = client.containers.create(image_id, command, entrypoint=entrypoint, environment=env,
                                          network_mode="none")
     try:
         container.start()
         code = container.wait(timeout=600)["StatusCode"]
-        out = container.logs(stdout=True, stderr=not stdout_only).decode(errors="replace")
+        out = container.logs(stdout=True, stderr=not stdout_only or code != 0).decode(errors="replace")
     finally:
         container.remove(force=True)
     return code, out

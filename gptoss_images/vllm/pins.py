@@ -40,6 +40,10 @@ class _Links(html.parser.HTMLParser):
             self.files.append(href.split("#", 1)[0].rsplit("/", 1)[-1])
 
 
+class NotListed(UserError):
+    """The index answers but has no page for the package (a partial mirror)."""
+
+
 def releases(package: str, index_url: str = DEFAULT_INDEX) -> list[str]:
     """Final releases of `package` on a PEP 503 index, oldest first (yanked ones left out)."""
     name = re.sub(r"[-_.]+", "-", package).lower()
@@ -47,6 +51,10 @@ def releases(package: str, index_url: str = DEFAULT_INDEX) -> list[str]:
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
             page = response.read().decode()
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise NotListed(package) from None
+        raise UserError(f"--index-url {index_url}: cannot read {url} ({exc})") from None
     except (urllib.error.URLError, OSError) as exc:
         raise UserError(f"--index-url {index_url}: cannot read {url} ({exc})") from None
     links = _Links()
@@ -78,7 +86,12 @@ def check(loaded: dict[str, Profile], index_url: str = DEFAULT_INDEX) -> list[st
     lines = []
     for package, versions in pinned(loaded).items():
         current = max(versions, key=vllm_api.version_key)
-        newer = [v for v in releases(package, index_url) if vllm_api.version_key(v) > vllm_api.version_key(current)]
+        try:
+            found = releases(package, index_url)
+        except NotListed:
+            lines.append(f"{package:18} pinned {current:8} not on this index")
+            continue
+        newer = [v for v in found if vllm_api.version_key(v) > vllm_api.version_key(current)]
         state = f"{len(newer)} newer: {', '.join(newer[-8:])}" if newer else "up to date"
         lines.append(f"{package:18} pinned {current:8} {state}")
     return lines
