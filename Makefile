@@ -16,13 +16,17 @@ LINE ?= current
 PROFILES = $(shell $(BUILD) list --names --family $(FAMILY) --line $(LINE))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup deps engine bases render check-render validate lint test unit runner-space demo images bench nightly
+.PHONY: help setup deps compose-cli engine bases render check-render validate lint test unit runner-space demo images bench nightly
 
 help: ## list the targets
 	@grep -hE '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 deps: ## install the Python dependencies (pip install -e '.[dev]')
 	$(PYTHON) -m pip install -q -e '.[dev]'
+
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+compose-cli: ## Debian's docker-compose, if missing (the compose files' checks; engine installs it too)
+	command -v docker-compose >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq docker-compose; }
 
 engine: ## install and start the Docker engine, registry and debootstrap (Debian)
 	scripts/start-docker.sh

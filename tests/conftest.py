@@ -21,6 +21,17 @@ def run_build(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
+def copy_checkout(target: Path) -> Path:
+    """A copy of the checkout's tracked and untracked (not ignored) files at `target`."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.split()
+    for rel in listed:
+        if (REPO / rel).is_file():
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, target / rel)
+    return target
+
+
 @pytest.fixture
 def profiles_dir(tmp_path: Path) -> Path:
     """A scratch copy of profiles/ to break."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import shutil
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ import pytest
 import yaml
 
 from gptoss_images.vllm import install, pins
-from tests.conftest import REPO, run_build
+from tests.conftest import copy_checkout, run_build
 
 WHEELS = {"vllm": "vllm==0.13.0", "flashinfer-python": "flashinfer-python==0.5.3"}
 OLD_CURRENT = """\
@@ -62,13 +61,7 @@ def local_index() -> str:
 def checkout(tmp_path) -> Path:
     """A copy of the checkout (tracked and untracked files) whose current line is written for vLLM 0.10.2,
     with the CUDA profiles only."""
-    copy = tmp_path / "checkout"
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                            text=True, check=True).stdout.split()
-    for rel in listed:
-        if (REPO / rel).is_file():
-            (copy / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / rel, copy / rel)
+    copy = copy_checkout(tmp_path / "checkout")
     profiles = copy / "profiles"
     for name in ("rocm", "mi300x", "mi325x", "mi355x", "r9700"):
         (profiles / f"{name}.yaml").unlink()

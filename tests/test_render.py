@@ -34,22 +34,24 @@ def test_golden_files():
 
 def test_rendering_is_deterministic(tmp_path):
     for out in ("one", "two"):
-        assert run_build("--docker-dir", str(tmp_path / out), "render").returncode == 0
+        assert run_build("--docker-dir", str(tmp_path / out / "docker"), "render").returncode == 0
     one, two = _read_tree(tmp_path / "one"), _read_tree(tmp_path / "two")
     assert one == two
-    expected = ["docker-bake.hcl"] + [f"{n}/{f}" for n in ALL for f in ("Dockerfile", "profile.json")]
-    expected += [f"stacks/{s}/Dockerfile" for s in ("cuda-cu128", "cuda-cu128-b200", "cuda-current")]
-    expected += [f"family/{f}/Dockerfile" for f in ("cuda", "cuda-cu128", "rocm")]
-    assert sorted(one) == sorted(expected)
+    expected = ["docker/docker-bake.hcl"] + [f"docker/{n}/{f}" for n in ALL for f in ("Dockerfile", "profile.json")]
+    expected += [f"docker/stacks/{s}/Dockerfile" for s in ("cuda-cu128", "cuda-cu128-b200", "cuda-current")]
+    expected += [f"docker/family/{f}/Dockerfile" for f in ("cuda", "cuda-cu128", "rocm")]
+    deploy = [rel for rel in one if rel.startswith("deploy/")]
+    assert sorted(set(one) - set(deploy)) == sorted(expected)
+    assert {rel.split("/")[1] for rel in deploy} == set(ALL)
 
 
 def test_generated_files_say_so():
-    for path in (REPO / "docker").rglob("*"):
+    for path in [*(REPO / "docker").rglob("*"), *(REPO / "deploy").rglob("*")]:
         if path.is_file():
             head = "\n".join(path.read_text().splitlines()[:3])
             assert "GENERATED FILE: do not edit" in head and "python build.py render" in head, path
     attributes = (REPO / ".gitattributes").read_text()
-    assert "docker/** linguist-generated=true" in attributes
+    assert "docker/** linguist-generated=true" in attributes and "deploy/** linguist-generated=true" in attributes
 
 
 def test_no_source_is_copied_into_docker():

@@ -25,6 +25,7 @@ MAKE_TARGETS = {
     "lint": "test_make_targets_run_here",
     "unit": "the suite itself (make test runs a superset)",
     "runner-space": "test_make_targets_run_here",
+    "compose-cli": "test_make_targets_run_here",
 }
 # build.py commands the workflows use, and the tests that run them
 BUILD_COMMANDS = {
@@ -90,7 +91,7 @@ def test_nightly_shape():
 
 
 def test_make_targets_run_here():
-    for target in ("validate", "check-render", "lint", "runner-space"):
+    for target in ("validate", "check-render", "lint", "runner-space", "compose-cli"):
         result = subprocess.run(["make", target], cwd=REPO, capture_output=True, text=True)
         assert result.returncode == 0, f"make {target}: {result.stdout[-500:]}{result.stderr[-1000:]}"
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from gptoss_images.cli import args as cli_args
+from gptoss_images.cli import deploy as cli_deploy
 from gptoss_images.cli import images as cli_images
 from gptoss_images.cli import pins as cli_pins
 from gptoss_images.errors import UserError
@@ -24,13 +25,14 @@ examples:
   python build.py list                     the profiles, their GPUs and base images
   python build.py show h100                the h100 profile after inheritance
   python build.py validate                 check every profile, report all problems
-  python build.py render                   regenerate docker/<profile>/ for all
-  python build.py render --check           exit 1 if docker/ is stale (CI does this)
+  python build.py render                   regenerate docker/ and deploy/ for all profiles
+  python build.py render --check           exit 1 if docker/ or deploy/ is stale (CI does this)
   python build.py build h100               build, smoke-test, then tag gptoss-images:gptoss-h100
   python build.py build h100 --base-image mirror.local/nvidia/cuda:12.8.1-devel-ubuntu24.04 \\
       --index-url https://pypi.mirror.local/simple --ca-bundle corp-ca.pem
   python build.py push h100 --registry localhost:5000/gptoss
   python build.py release h100 h200 --registry ghcr.io/acme/gptoss
+  python build.py deploy h100 --model 120b --registry ghcr.io/acme/gptoss --out my-gptoss
 
 Profiles live in profiles/*.yaml; `extends` names the parent (cuda, rocm,
 gpt-oss). Run `python build.py COMMAND --help` for a command's options.
@@ -125,13 +127,14 @@ def parser() -> argparse.ArgumentParser:
         "python build.py show h100", "python build.py show mi355x").add_argument("profile", metavar="PROFILE")
     add("validate", cmd_validate, "validate every profile; report every problem at once",
         "python build.py validate", "python build.py --profiles-dir my-profiles validate")
-    p = add("render", cmd_render, "render docker/<profile>/ from profiles/ and templates/",
+    p = add("render", cmd_render, "render docker/<profile>/ and deploy/<profile>/ from profiles/ and templates/",
             "python build.py render", "python build.py render h100", "python build.py render --check")
     p.add_argument("profiles", nargs="*", metavar="PROFILE", help="default: every profile")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 and name every stale or missing file")
     cli_images.add_commands(add)
     cli_pins.add_commands(add)
+    cli_deploy.add_commands(add)
     return top
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-ROOT = "/cache"
+from gptoss_images.launcher.runtime import CACHE as ROOT
+
 FALLBACK = "/tmp/gptoss-cache"
 FOLDERS = {"HF_HOME": "huggingface", "VLLM_CACHE_ROOT": "vllm", "TRITON_CACHE_DIR": "triton",
            "TORCHINDUCTOR_CACHE_DIR": "torchinductor", "FLASHINFER_WORKSPACE_BASE": "flashinfer",
-           "XDG_CACHE_HOME": "xdg"}
+           "XDG_CACHE_HOME": "xdg", "XDG_CONFIG_HOME": "config"}
 """Each cache's variable and its folder under the cache root."""
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gptoss_images.launcher import gpus as gpu_probe
-from gptoss_images.launcher import select
+from gptoss_images.launcher import runtime, select
 from gptoss_images.launcher.plan import Plan
 
 NAMES = ["gpu", "arch", "count", "memory", "driver", "shm", "model", "vocab", "tools"]
@@ -107,12 +107,11 @@ def _memory(plan: Plan, per_gpu_gib: float) -> Result:
 def _shm(plan: Plan, size: int | None) -> Result:
     if size is None:
         return Result("warn", "shm", "/dev/shm not found")
-    gib = size / 2**30
-    if gib >= 1:
-        return Result("pass", "shm", f"/dev/shm is {gib:.1f} GiB")
+    if size >= runtime.SHM_MIN_BYTES:
+        return Result("pass", "shm", f"/dev/shm is {size / 2**30:.1f} GiB")
     status = "fail" if plan.tp > 1 else "warn"
     return Result(status, "shm", f"/dev/shm is {size // 2**20} MiB: start the container with "
-                                 "--ipc=host (or --shm-size 16g)")
+                                 f"--ipc=host (or --shm-size {runtime.SHM_SIZE_GIB}g)")
 
 
 def _model_files(plan: Plan, environ: Mapping[str, str]) -> Result:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gptoss_images.launcher import runtime
+
 NVIDIA_SMI = ["nvidia-smi", "--query-gpu=name,compute_cap,memory.total,driver_version",
               "--format=csv,noheader,nounits"]
 AMD_SMI = ["amd-smi", "static", "--asic", "--vram", "--json"]
@@ -21,13 +23,19 @@ ROCM_SMI = ["rocm-smi", "--showproductname", "--showmeminfo", "vram", "--json"]
 KFD_NODES = Path("/sys/class/kfd/kfd/topology/nodes")
 
 Runner = Callable[[list[str]], str]
-DOCKER_DEVICES = {"nvidia": "--gpus all", "amd": "--device=/dev/kfd --device=/dev/dri --group-add video"}
+AMD_DEVICE_FILES = ["/dev/kfd", "/dev/dri"]
+AMD_GROUPS = ["video"]
+"""What a container needs of the host for ROCm: its device files, and the group that may open them."""
+DOCKER_DEVICES = {"nvidia": "--gpus all",
+                  "amd": " ".join([f"--device={d}" for d in AMD_DEVICE_FILES]
+                                  + [f"--group-add {g}" for g in AMD_GROUPS])}
 """How `docker run` gives a container the GPUs of each vendor (AMD's need their device files)."""
 
 
 def run_line(vendor: str, image: str, extra: str = "") -> str:
     """The `docker run` line that serves `image` on this vendor's GPUs."""
-    return " ".join(filter(None, ["docker run", DOCKER_DEVICES[vendor], "--ipc=host -p 8000:8000", extra, image]))
+    ports = f"--ipc=host -p {runtime.PORT}:{runtime.PORT}"
+    return " ".join(filter(None, ["docker run", DOCKER_DEVICES[vendor], ports, extra, image]))
 
 
 @dataclass(frozen=True)

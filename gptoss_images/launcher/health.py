@@ -10,11 +10,13 @@ import os
 import urllib.error
 import urllib.request
 
+from gptoss_images.launcher import runtime
+
 
 def probe(timeout: float = 5.0) -> int:
-    port = os.environ.get("GPTOSS_PORT", "8000")
+    port = os.environ.get("GPTOSS_PORT", str(runtime.PORT))
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=timeout) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{runtime.HEALTH_PATH}", timeout=timeout) as response:
             return 0 if response.status == 200 else 1
     except (urllib.error.URLError, OSError, ValueError):
         return 1

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
-from gptoss_images.launcher import checks, gpus, health, inputs, select, vllm_api
+from gptoss_images.launcher import checks, download, gpus, health, inputs, select, vllm_api
 from gptoss_images.launcher import plan as planner
 from gptoss_images.launcher import profile as profile_file
 from gptoss_images.launcher.inputs import BadInput
@@ -38,6 +38,8 @@ examples ({devices} gives the container this vendor's GPUs):
   docker run --rm IMAGE --dry-run          print the exact command and environment, run nothing
   docker run --rm {devices} IMAGE --check
                                            check GPUs, memory, driver, /dev/shm, cache, vocabulary
+  docker run --rm -v gptoss-cache:/cache IMAGE --download
+                                           fill the cache volume with the weights, then exit
   docker run --rm {devices} IMAGE --list-profiles [--json]
                                            every profile x model x TP: does it fit this machine?
   docker run --user 12345:0 --read-only -v gptoss-cache:/cache ... IMAGE
@@ -67,6 +69,9 @@ def make_parser(profile: dict[str, Any]) -> argparse.ArgumentParser:
     parser.add_argument("--list-profiles", action="store_true",
                         help="every profile of this image x model x TP: compatible, low-memory or incompatible "
                              "on this machine, why, and the command that runs it (--json too)")
+    parser.add_argument("--download", action="store_true",
+                        help="download the model (and a speculative draft model) into the cache and exit; "
+                             "with --dry-run, print the commands")
     parser.add_argument("--health", action="store_true",
                         help="exit 0 if vLLM's /health answers on GPTOSS_PORT (the image's HEALTHCHECK)")
     inputs.add_options(parser, list(profile["options"]))
@@ -101,6 +106,8 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         print(f"gptoss-serve: warning: {inputs.one_line(warning)}", file=sys.stderr)
     for note in plan.notes:
         print(f"gptoss-serve: note: {note}", file=sys.stderr)
+    if ns.download:
+        return download.run(plan, environ, ns.dry_run)
     if ns.check:
         results = checks.run(profile, plan, environ, machine)
         print("\n".join(map(str, results)))

@@ -61,14 +61,15 @@ class Plan:
 def build(profile: dict[str, Any], values: dict[str, Any], extra: list[tuple[str, Any]],
           environ: Mapping[str, str], api: vllm_api.Api, behaviour: dict[str, bool]) -> Plan:
     """`extra`: the user's other vLLM flags, as vllm_api.parse read them."""
-    model, spec = _model(profile, values.get("model"))
+    model, kind = _model(profile, values.get("model"))
+    spec = profile["models"][kind]
     scenario_name = values.get("scenario") or "default"
     scenarios = profile["serve"]["scenarios"]
     if scenario_name not in scenarios:
         raise BadInput(f"GPTOSS_SCENARIO/--scenario={scenario_name!r}: unknown scenario; "
                        f"allowed: {', '.join(scenarios)}")
     scenario = scenarios[scenario_name]
-    tp = _tp(profile, model, spec, scenario, values.get("tensor-parallel-size"))
+    tp = tensor_parallel(profile, kind, scenario_name, values.get("tensor-parallel-size"), shown=model)
 
     args: dict[str, Any] = {}
     notes: list[str] = []
@@ -109,13 +110,14 @@ def build(profile: dict[str, Any], values: dict[str, Any], extra: list[tuple[str
     return Plan(profile["name"], model, spec, tp, scenario_name, args, argv, env, unset, notes, secrets)
 
 
-def _model(profile: dict[str, Any], given: str | None) -> tuple[str, dict[str, Any]]:
+def _model(profile: dict[str, Any], given: str | None) -> tuple[str, str]:
+    """The model to serve and which of the profile's models it is (a local folder: by its config)."""
     models = profile["models"]
     model = given or profile["default_model"]
     if model in models:
-        return model, models[model]
+        return model, model
     if os.path.isdir(model):
-        return model, models[_local_model_kind(model, models)]
+        return model, _local_model_kind(model, models)
     raise BadInput(f"GPTOSS_MODEL/--model={model!r}: unknown model and no such folder; "
                    f"allowed: {', '.join(models)} or a local model folder")
 
@@ -141,14 +143,18 @@ def _local_model_kind(path: str, models: dict[str, Any]) -> str:
     return match[0]
 
 
-def _tp(profile: dict, model: str, spec: dict, scenario: dict, given: int | None) -> int:
+def tensor_parallel(profile: dict[str, Any], model: str, scenario: str, given: int | None = None,
+                    shown: str | None = None) -> int:
+    """The TP one of the profile's models runs at in a scenario: the user's, else the nearest the
+    model allows to the scenario's (else the model's default); the deploy files request this many GPUs."""
+    spec = profile["models"][model]
     allowed = spec["tp"]
     if given is not None:
         if given not in allowed:
-            raise BadInput(f"GPTOSS_TENSOR_PARALLEL_SIZE/--tensor-parallel-size={given}: {model} on "
+            raise BadInput(f"GPTOSS_TENSOR_PARALLEL_SIZE/--tensor-parallel-size={given}: {shown or model} on "
                            f"{profile['name']} allows {', '.join(map(str, allowed))}")
         return given
-    wanted = scenario.get("tp") or spec["default_tp"]
+    wanted = profile["serve"]["scenarios"][scenario].get("tp") or spec["default_tp"]
     return min((t for t in allowed if t >= wanted), default=max(allowed))
 
 

@@ -58,6 +58,14 @@ def env_names(version: str, records: Path = RECORDS) -> set[str] | None:
     return set(api.envs) if api else None
 
 
+def metric_names(version: str, records: Path = RECORDS) -> set[str] | None:
+    """The Prometheus metrics vLLM `version` declares, or None if there is no record of them."""
+    path = records / version / "metrics.txt"
+    if not path.is_file():
+        return None
+    return {line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")}
+
+
 def similar_env(api: Api, name: str) -> str | None:
     """The real variable a misspelt or reordered one most likely means."""
     words = set(name.split("_"))

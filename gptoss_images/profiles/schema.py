@@ -33,6 +33,8 @@ FLAG = r"^[a-z][a-z0-9-]*$"
 ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
 MODEL = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
 ARCH = r"^([0-9]+\.[0-9]+|gfx[0-9a-f]{3,4})$"
+NODE_LABEL = r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$"
+LABEL_VALUE = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$"
 PATTERN_MESSAGES = {
     IMAGE_REFERENCE: "must be an image reference such as nvidia/cuda:12.8.1-devel-ubuntu24.04 "
                      "(lowercase repository, optional :tag and @sha256:digest)",
@@ -46,6 +48,8 @@ PATTERN_MESSAGES = {
     ENV_NAME: "must be an environment variable name (A-Z, 0-9, _)",
     MODEL: "must be a Hugging Face model id such as openai/gpt-oss-20b",
     ARCH: "must be a compute capability such as 9.0 or a gfx target such as gfx942",
+    NODE_LABEL: "must be a Kubernetes label key with a prefix, such as nvidia.com/gpu.product",
+    LABEL_VALUE: "must be a Kubernetes label value (1 to 63 of A-Z a-z 0-9 . _ -, alphanumeric at both ends)",
 }
 
 
@@ -97,6 +101,10 @@ class Gpu(Strict):
     arch: Annotated[str, _pattern(ARCH)]
     memory_gib: int = Field(gt=0, le=4096)
     driver_min: Driver | None = None
+    node_label: Annotated[str, _pattern(NODE_LABEL)]
+    """The node label naming the GPU product on Kubernetes (the deploy files select nodes by it)."""
+    products: list[Annotated[str, _pattern(LABEL_VALUE)]] = Field(min_length=1)
+    """Its values on nodes with this GPU."""
 
 
 class Stack(Strict):

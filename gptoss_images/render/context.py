@@ -8,31 +8,16 @@ from __future__ import annotations
 
 import json
 
-import jinja2
-
-from gptoss_images import REPO
 from gptoss_images.launcher import gpus
 from gptoss_images.profiles import catalog
 from gptoss_images.profiles.schema import Profile
 from gptoss_images.render import naming, stacks
 from gptoss_images.render.families import Family
+from gptoss_images.render.jinja import env as _env
 from gptoss_images.render.stacks import Stack
 from gptoss_images.render.tree import Files
 
-TEMPLATES = REPO / "templates"
 BUILD = "DOCKER_BUILDKIT=0 docker build -f {dockerfile} -t {tag} ."
-
-_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_env.filters["env_block"] = lambda env: " \\\n    ".join(
-    f"{name}={json.dumps(var.value).replace('$', chr(92) + '$')}" for name, var in env.items())
-_env.filters["label_block"] = lambda labels: " \\\n      ".join(
-    f"{name}={json.dumps(value)}" for name, value in labels.items())
 
 
 def stack_files(stack: Stack) -> Files:

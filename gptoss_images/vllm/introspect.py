@@ -16,8 +16,8 @@ prints the record of what `vllm serve` accepts, read from the parser itself: eve
 flag with its aliases, the kind of value it takes (by asking its own type function),
 choices, its negations, the keys of its JSON configs (compilation-config,
 speculative-config, ...) and the ranges its config classes enforce (found by asking
-their own validators), and every variable vllm.envs defines. Standard library and
-vLLM only.
+their own validators), every variable vllm.envs defines and every Prometheus metric
+its V1 engine declares (vllm/v1/metrics/). Standard library and vLLM only.
 """
 
 from __future__ import annotations
@@ -268,7 +268,22 @@ def record() -> dict:
     import vllm.envs as envs
 
     return {"version": vllm.__version__, "flags": dict(sorted(flags.items())),
-            "envs": sorted(envs.environment_variables)}
+            "envs": sorted(envs.environment_variables), "metrics": metric_names(os.path.dirname(vllm.__file__))}
+
+
+METRIC = re.compile(r"""["'](vllm:[a-z0-9_]+)["']""")
+
+
+def metric_names(package: str) -> list[str]:
+    """The Prometheus metrics the V1 engine declares, as written in its source (a counter is
+    exported with _total added)."""
+    folder = os.path.join(package, "v1", "metrics")
+    names: set[str] = set()
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py"):
+            with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                names.update(METRIC.findall(handle.read()))
+    return sorted(names)
 
 
 def main() -> int:

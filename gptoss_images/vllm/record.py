@@ -1,7 +1,8 @@
 """Record what a vLLM release accepts under vllm-api/<version>/, read from its own Python.
 
 `serve.json`: every `vllm serve` flag, from the release's own parser; `envs.txt`: the
-variables its `vllm.envs` defines (introspect.py record, under a venv or an image).
+variables its `vllm.envs` defines; `metrics.txt`: the Prometheus metrics its engine
+declares (introspect.py record, under a venv or an image).
 The launcher and profile validation read them back (gptoss_images.launcher.vllm_api);
 the test suite compares them with the releases they came from.
 """
@@ -19,12 +20,15 @@ from gptoss_images.vllm import install
 def read(python: install.Python) -> dict[str, bytes]:
     """The record files of the vLLM under `python`, as they are written."""
     found = json.loads(install.introspect(python, "record"))
-    version, envs = found["version"], found.pop("envs")
+    version, envs, metrics = found["version"], found.pop("envs"), found.pop("metrics")
     again = f"Regenerate: python build.py pins record {version}"
     serve = {"_generated": f"GENERATED FILE: do not edit. From vLLM {version}'s own parser. {again}", **found}
     header = f"# GENERATED FILE: do not edit. From vLLM {version}'s vllm/envs.py. {again}\n"
     return {"serve.json": (json.dumps(serve, indent=1, sort_keys=True) + "\n").encode(),
-            "envs.txt": (header + "\n".join(envs) + "\n").encode()}
+            "envs.txt": (header + "\n".join(envs) + "\n").encode(),
+            "metrics.txt": (f"# GENERATED FILE: do not edit. The Prometheus metrics vLLM {version} declares in "
+                            f"vllm/v1/metrics/ (counters are exported with _total added). {again}\n"
+                            + "\n".join(metrics) + "\n").encode()}
 
 
 def write(python: install.Python, version: str, records: Path = RECORDS) -> Path:

@@ -1,0 +1,91 @@
+"""build.py deploy: a kustomization of one's own over a rendered overlay, ready for `kubectl apply -k`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from pathlib import Path
+
+from gptoss_images.cli import args as cli_args
+from gptoss_images.cli.images import Add
+from gptoss_images.errors import UserError
+from gptoss_images.profiles import catalog
+from gptoss_images.render import deploy, outputs, tree
+
+NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    profile = catalog.get(args.profile, args.profiles_dir)
+    variants = {(v.model, v.scenario): v for v in deploy.variants(profile)}
+    model = next((m for m in profile.models if args.model in (m, m.split("/", 1)[1], m.rsplit("-", 1)[1])), None)
+    if model is None:
+        raise UserError(f"--model {args.model!r}: not a model of {profile.name}; allowed: "
+                        + ", ".join(m.split("/", 1)[1] for m in profile.models))
+    if args.scenario not in profile.serve.scenarios:
+        raise UserError(f"--scenario {args.scenario!r}: unknown; allowed: {', '.join(profile.serve.scenarios)}")
+    variant = variants[(model, args.scenario)]
+    root = args.docker_dir.parent / outputs.DEPLOY / profile.name
+    if not (root / "overlays" / variant.name / "kustomization.yaml").is_file():
+        raise UserError(f"{tree.display(root)}: not rendered; run `python build.py render` first")
+    out = args.out
+    text = deploy.user_kustomization(
+        profile, variant, _relative(root / "overlays" / variant.name, out), args.registry, args.tag, args.replicas,
+        args.namespace, _relative(root / "autoscaling", out) if args.autoscale else None)
+    tree.write_file(out / "kustomization.yaml", text)
+    gpus = f"{variant.tp} {deploy.GPU_RESOURCES[profile.gpu.vendor]}"
+    print(f"wrote {tree.display(out / 'kustomization.yaml')}: {model}, scenario {variant.scenario}, "
+          f"{args.replicas} replica(s) x TP {variant.tp} ({gpus} each), {variant.cache_gib} GiB cache volume"
+          + (", autoscaling on vllm:num_requests_waiting" if args.autoscale else ""))
+    name = f"{deploy.resource_name(profile.name)}-{variant.name}"
+    ns = f" -n {args.namespace}" if args.namespace else ""
+    print(f"next:\n  kubectl apply -k {tree.display(out)}\n  kubectl{ns} rollout status deployment/{name} --timeout 60m"
+          f"\n  kubectl{ns} port-forward service/{name} 8000:8000")
+    return 0
+
+
+def _relative(path: Path, start: Path) -> str:
+    return os.path.relpath(path.resolve(), start.resolve())
+
+
+def _replicas(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise UserError(f"--replicas {text!r}: a whole number from 1 to 1000")
+    return int(text)
+
+
+def _namespace(text: str) -> str:
+    if not NAMESPACE.match(text):
+        raise UserError(f"--namespace {text!r}: a Kubernetes namespace: 1 to 63 of a-z 0-9 -, "
+                        "alphanumeric at both ends")
+    return text
+
+
+def _tag(text: str) -> str:
+    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", text):
+        raise UserError(f"--tag {text!r}: an image tag (A-Z a-z 0-9 _ . -, at most 128)")
+    return text
+
+
+def add_commands(add: Add) -> None:
+    p = add("deploy", cmd_deploy, "write a kustomization over a rendered overlay: registry, replicas, namespace, "
+                                  "autoscaling; then `kubectl apply -k DIR`",
+            "python build.py deploy h100 --model 120b --registry ghcr.io/acme/gptoss-images --out my-gptoss",
+            "python build.py deploy h200 --model 20b --scenario max-throughput --replicas 4 --autoscale "
+            "--namespace llm --out gptoss-20b",
+            "python build.py deploy mi300x --tag gptoss-mi300x-vllm0.33.0-20261126 --out mi300x")
+    p.add_argument("profile", metavar="PROFILE", help="the accelerator and line, e.g. h100 or h100-cu128")
+    p.add_argument("--model", default="120b", metavar="MODEL", help="20b or 120b (or the full id; default 120b)")
+    p.add_argument("--scenario", default="default", metavar="NAME",
+                   help="default, max-throughput, min-latency or balanced (default: default)")
+    p.add_argument("--replicas", type=_replicas, default=1, metavar="N",
+                   help="vLLM servers, each on TP GPUs (data-parallel scale-out; default 1)")
+    p.add_argument("--registry", type=cli_args.repository, metavar="REPO",
+                   help="the repository the image was pushed to (default: the local build's gptoss-images)")
+    p.add_argument("--tag", type=_tag, metavar="TAG",
+                   help="an immutable tag to pin (default: the floating gptoss-PROFILE)")
+    p.add_argument("--namespace", type=_namespace, metavar="NS", help="the namespace (default: kubectl's)")
+    p.add_argument("--autoscale", action="store_true",
+                   help="add the autoscaler on vLLM's queue (needs Prometheus and prometheus-adapter)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="the folder to write kustomization.yaml to")

@@ -1,0 +1,123 @@
+"""Render deploy/<profile>/: a Kustomize base, overlays per model and scenario, autoscaling, compose.
+
+Everything the manifests say of the server comes from where the server takes it: the
+TP (so the GPU request) from the launcher's own rule, the port, user, cache folder,
+probe timings and /dev/shm from the image's runtime contract, the queue metric from the
+record of what the profile's vLLM release exports.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from gptoss_images.errors import UserError
+from gptoss_images.launcher import gpus, runtime, vllm_api
+from gptoss_images.launcher.plan import tensor_parallel
+from gptoss_images.profiles import catalog
+from gptoss_images.profiles.schema import Profile
+from gptoss_images.render import naming
+from gptoss_images.render.jinja import env
+from gptoss_images.render.tree import Files
+
+QUEUE_METRIC = "vllm:num_requests_waiting"
+HPA_METRIC = "vllm_num_requests_waiting"
+"""The queue metric as prometheus-adapter serves it (a name without the colon)."""
+QUEUE_TARGET = 4
+"""Waiting requests per replica, on average, above which the autoscaler adds one."""
+GPU_RESOURCES = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
+CACHE_HEADROOM, CACHE_EXTRA_GIB = 1.25, 10
+"""The cache volume holds the weights, a quarter more, and 10 GiB of compiled graphs."""
+CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                      "capabilities": {"drop": ["ALL"]}}
+POD_SECURITY = {
+    "nvidia": {"runAsNonRoot": True, "runAsUser": runtime.UID, "runAsGroup": runtime.GID, "fsGroup": runtime.GID,
+               "fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": {"type": "RuntimeDefault"}},
+    # ROCm's /dev/kfd and /dev/dri/renderD* belong to the host's render and video groups, whose
+    # GIDs differ between hosts: the server runs as root, without any capability.
+    "amd": {"runAsUser": 0, "fsGroup": runtime.GID, "seccompProfile": {"type": "RuntimeDefault"}},
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One model in one scenario: an overlay."""
+
+    model: str
+    scenario: str
+    description: str
+    tp: int
+    cache_gib: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.model.rsplit('-', 1)[-1]}-{self.scenario}"
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """The launcher's variables that pin this variant (what the ConfigMap holds)."""
+        return {"GPTOSS_MODEL": self.model, "GPTOSS_SCENARIO": self.scenario,
+                "GPTOSS_TENSOR_PARALLEL_SIZE": str(self.tp), "GPTOSS_SERVED_MODEL_NAME": self.model}
+
+
+def variants(profile: Profile) -> list[Variant]:
+    """Every model of the profile in every scenario, the default model's default scenario first."""
+    data = catalog.to_dict(profile)
+    models = sorted(profile.models, key=lambda m: m != profile.default_model)
+    return [Variant(model, scenario, spec.description, tensor_parallel(data, model, scenario),
+                    cache_gib(profile.models[model].weights_gib))
+            for model in models for scenario, spec in profile.serve.scenarios.items()]
+
+
+def cache_gib(weights_gib: float) -> int:
+    return math.ceil((weights_gib * CACHE_HEADROOM + CACHE_EXTRA_GIB) / 10) * 10
+
+
+def resource_name(profile: str) -> str:
+    """The base name of every resource of a profile (an overlay adds -<model size>-<scenario>)."""
+    return naming.title(profile)
+
+
+def image(profile: str) -> str:
+    """The image the manifests run, as `build.py build` tags it (`build.py deploy --registry` renames it)."""
+    return f"{naming.DEFAULT_REPO}:{naming.title(profile)}"
+
+
+def files(profile: Profile) -> Files:
+    """deploy/<profile>/'s files, by path relative to it."""
+    metrics = vllm_api.metric_names(profile.stack.vllm)
+    if metrics is None or QUEUE_METRIC not in metrics:
+        raise UserError(f"vllm-api/{profile.stack.vllm}/metrics.txt: vLLM {profile.stack.vllm} "
+                        + ("has no record of its metrics" if metrics is None else f"exports no {QUEUE_METRIC}")
+                        + f"; the autoscaling of {profile.name} needs it")
+    all_variants = variants(profile)
+    name = resource_name(profile.name)
+    values = dict(p=profile, name=name, image=image(profile.name), default=all_variants[0],
+                  labels={"app.kubernetes.io/name": "gptoss", "app.kubernetes.io/instance": name},
+                  gpu_resource=GPU_RESOURCES[profile.gpu.vendor], pod_security=POD_SECURITY[profile.gpu.vendor],
+                  container_security=CONTAINER_SECURITY, metric=QUEUE_METRIC, hpa_metric=HPA_METRIC,
+                  queue_target=QUEUE_TARGET, amd_devices=gpus.AMD_DEVICE_FILES, amd_groups=gpus.AMD_GROUPS)
+    out = {f"base/{name}.yaml": _render(f"{name}.yaml.j2", values)
+           for name in ("kustomization", "deployment", "service", "cache", "pdb")}
+    out |= {f"overlays/{v.name}/kustomization.yaml": _render("overlay.yaml.j2", values | {"v": v})
+            for v in all_variants}
+    out |= {"autoscaling/kustomization.yaml": _render("autoscaling.yaml.j2", values),
+            "autoscaling/hpa.yaml": _render("hpa.yaml.j2", values),
+            "autoscaling/prometheus-adapter-values.yaml": _render("prometheus-adapter-values.yaml.j2", values),
+            "compose.yaml": _render("compose.yaml.j2", values)}
+    return out
+
+
+def _render(template: str, values: dict) -> bytes:
+    return env.get_template(f"deploy/{template}").render(**values).encode()
+
+
+def user_kustomization(profile: Profile, variant: Variant, overlay: str, registry: str | None, tag: str | None,
+                       replicas: int, namespace: str | None, autoscaling: str | None) -> bytes:
+    """A kustomization of one's own over a rendered overlay: the registry's image, replicas,
+    namespace and, with `autoscaling` (the Component's path), the autoscaler. `overlay` and
+    `autoscaling` are paths relative to the file."""
+    return env.get_template("deploy/user.yaml.j2").render(
+        p=profile, v=variant, overlay=overlay, registry=registry, tag=tag, replicas=replicas, namespace=namespace,
+        autoscaling=autoscaling, image=image(profile.name), deployment=f"{resource_name(profile.name)}-{variant.name}",
+    ).encode()
