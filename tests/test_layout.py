@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import REPO
 
 PACKAGE = REPO / "gptoss_images"
-STAGES = ["launcher", "profiles", "render", "vllm", "image", "publish", "cli"]
+STAGES = ["launcher", "measure", "profiles", "render", "vllm", "image", "publish", "cli"]
 STANDALONE = {"vllm/introspect.py": {"vllm"}, "image/vocab.py": set(), "image/layers.py": set(),
               "image/probe.py": {"torch"}}
 """Files that run on their own (under vLLM's Python, in a build stage): standard library (and vLLM) only."""
@@ -42,8 +42,9 @@ def test_imports_flow_one_way(rel):
         allowed = set(sys.stdlib_module_names) | STANDALONE[rel] | {"__future__"}
         assert {m.split(".")[0] for m in _imports(PACKAGE / rel)} <= allowed
         return
-    if stage == "launcher":  # runs inside the image: itself and the standard library only
-        assert all(m.startswith("gptoss_images.launcher") for m in ours), ours
+    if stage in ("launcher", "measure"):  # runs inside the image: the launcher and the standard library only
+        inside = ("gptoss_images.launcher",) + (("gptoss_images.measure",) if stage == "measure" else ())
+        assert all(m.startswith(inside) for m in ours), ours
         third = {m.split(".")[0] for m in _imports(PACKAGE / rel)} - set(sys.stdlib_module_names)
         assert third <= {"gptoss_images", "__future__"}, third
         return

@@ -14,7 +14,7 @@ from gptoss_images.image.build import BuildInputs, Built
 from gptoss_images.image.pipeline import Outcome
 from gptoss_images.profiles import catalog
 from gptoss_images.profiles.schema import Profile
-from gptoss_images.publish import gpu_test, release, results
+from gptoss_images.publish import gates, gpu_test, release, results
 from gptoss_images.render import families, naming, outputs, stacks
 from gptoss_images.render.families import Family
 from gptoss_images.render.stacks import Stack
@@ -159,16 +159,23 @@ def cmd_gpu_test(args: argparse.Namespace) -> int:
     if bad:
         raise UserError(f"--env {bad[0]!r}: expected NAME=VALUE")
     env = dict(item.split("=", 1) for item in args.env)
-    outcome = gpu_test.run(client, image, profile, with_gpu=not args.without_gpu, env=env)
+    outcome = gpu_test.run(client, image, profile, with_gpu=not args.without_gpu, env=env,
+                           measure=not args.no_measure, hf_cache=args.hf_cache, eval_data=args.eval_data)
     print(f"[{profile.name}] gpu-test {'passed' if outcome.ok else 'FAILED'}: {outcome.detail}")
+    if outcome.bench:
+        print(f"[{profile.name}] bench: {outcome.bench['output_throughput_per_gpu']:.0f} output tok/s per GPU, "
+              f"TTFT p50 {outcome.bench['median_ttft_ms']:.0f} ms, TPOT p50 {outcome.bench['median_tpot_ms']:.1f} ms")
+    for o in outcome.evals:
+        print(f"[{profile.name}] eval: {o['eval']} {o['score']:.1f} (recipe {o['recipe']}, {o['samples']} answers)")
     if args.results:
         results.write(args.results, results.GpuResult(profile.name, "passed" if outcome.ok else "failed",
-                                                      outcome.detail))
+                                                      outcome.detail, outcome.bench, outcome.evals))
     return 0 if outcome.ok else 1
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    published = release.promote_all(engine.connect(), args.results, args.registry, args.allow_no_gpu_check)
+    published = release.promote_all(engine.connect(), args.results, args.registry, args.allow_no_gpu_check,
+                                    args.max_throughput_drop)
     for p in published:
         print(f"{p.profile:8} {'published' if p.ok else 'not published'}{': ' + p.detail if p.detail else ''}")
     return 0 if published and all(p.ok for p in published) else 1
@@ -221,11 +228,29 @@ EXAMPLES = {
                 "python build.py release --registry ghcr.io/acme/gptoss-images --hold-floating --results results",
                 "python build.py release h100 --dry-run"],
     "gpu-test": ["python build.py gpu-test h100 --results results",
+                 "python build.py gpu-test h100 --results results --hf-cache /mnt/hf --eval-data /mnt/evals",
                  "python build.py gpu-test h100 --image ghcr.io/acme/gptoss-images:gptoss-h100"],
-    "promote": ["python build.py promote --results results --registry ghcr.io/acme/gptoss-images"],
+    "promote": ["python build.py promote --results results --registry ghcr.io/acme/gptoss-images",
+                "python build.py promote --results results --registry R --max-throughput-drop 0.05"],
     "summary": ["python build.py summary --results results",
                 "python build.py summary --results results --output \"$GITHUB_STEP_SUMMARY\""],
 }
+
+
+def _folder(text: str) -> Path:
+    if not Path(text).is_dir():
+        raise UserError(f"{text!r}: no such folder")
+    return Path(text)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise UserError(f"--max-throughput-drop {text!r}: a fraction from 0 to below 1, e.g. 0.1")
+    return value
 
 
 def add_commands(add: Add) -> None:
@@ -261,8 +286,9 @@ def add_commands(add: Add) -> None:
             p.add_argument("--no-cache", action="store_true", help="build every layer anew")
         if name in ("build", "release", "push"):
             p.add_argument("--dry-run", action="store_true", help="print what would be done, do nothing")
-    p = add("gpu-test", cmd_gpu_test, "on a GPU machine: the image's --check, then serve gpt-oss-20b "
-                                      "and ask /v1/models and one chat completion", *EXAMPLES["gpu-test"])
+    p = add("gpu-test", cmd_gpu_test, "on a GPU machine: the image's --check, serve gpt-oss-20b, ask /v1/models "
+                                      "and one chat completion, then run gptoss-bench and gptoss-eval in it",
+            *EXAMPLES["gpu-test"])
     p.add_argument("profile", metavar="PROFILE")
     p.add_argument("--image", metavar="REF", help="image to test (default: the pushed immutable tag in "
                                                   "--results, else REPO:gptoss-<profile>)")
@@ -273,12 +299,20 @@ def add_commands(add: Add) -> None:
                    help="extra environment for the container")
     p.add_argument("--without-gpu", action="store_true",
                    help="request no GPU and skip --check (to test the probe against a stub server)")
+    p.add_argument("--no-measure", action="store_true", help="serve and chat only: no bench, no evals")
+    p.add_argument("--hf-cache", type=_folder, metavar="DIR",
+                   help="the Hugging Face cache to mount (default ~/.cache/huggingface)")
+    p.add_argument("--eval-data", type=_folder, metavar="DIR",
+                   help="the eval datasets (gpqa_diamond.csv, aime2025-I/II.jsonl; default: downloaded)")
     p = add("promote", cmd_promote, "move the floating tag of each profile whose image and GPU check passed",
             *EXAMPLES["promote"])
     p.add_argument("--results", type=Path, required=True, metavar="DIR")
     p.add_argument("--registry", required=True, metavar="HOST/REPO", type=cli_args.repository)
     p.add_argument("--allow-no-gpu-check", action="store_true",
                    help="also publish profiles whose GPU check did not run (no GPU here)")
+    p.add_argument("--max-throughput-drop", type=_fraction, default=gates.MAX_THROUGHPUT_DROP, metavar="F",
+                   help="refuse an image whose output tok/s per GPU fell more than F from the last published "
+                        f"one (default {gates.MAX_THROUGHPUT_DROP})")
     p = add("summary", cmd_summary, "markdown table of a run: profile, digest, size, build time, result",
             *EXAMPLES["summary"])
     p.add_argument("--results", type=Path, required=True, metavar="DIR")

@@ -18,6 +18,9 @@ from gptoss_images.launcher import plan as planner
 from gptoss_images.launcher import profile as profile_file
 from gptoss_images.launcher.inputs import BadInput
 
+TOOLS = ("gptoss-bench", "gptoss-eval")
+"""The image's other commands: `docker run IMAGE gptoss-bench ...` runs them instead of serving."""
+
 
 class Parser(argparse.ArgumentParser):
     """argparse, with its errors as one line and exit code 2."""
@@ -42,6 +45,8 @@ examples ({devices} gives the container this vendor's GPUs):
                                            fill the cache volume with the weights, then exit
   docker run --rm {devices} IMAGE --list-profiles [--json]
                                            every profile x model x TP: does it fit this machine?
+  docker exec SERVER gptoss-bench          the recipe's benchmark against this server (see gptoss-bench --help)
+  docker exec SERVER gptoss-eval           GPQA and AIME25 against it, judged by the recipe's scores
   docker run --user 12345:0 --read-only -v gptoss-cache:/cache ... IMAGE
                                            any user (group 0), a read-only root file system
 
@@ -82,6 +87,12 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
          execvpe: Callable[..., Any] = os.execvpe, machine: checks.Machine | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ
+    if argv and argv[0] in TOOLS:  # docker run IMAGE gptoss-bench ...: the entrypoint hands over
+        try:
+            execvpe(argv[0], argv, dict(environ))
+        except FileNotFoundError:
+            print(f"gptoss-serve: error: {argv[0]} not found on PATH", file=sys.stderr)
+            return 127
     if "--health" in argv:
         return health.probe()
     machine = machine or checks.Machine()

@@ -1,6 +1,9 @@
-"""On a GPU machine: the image's machine check, then a short real serve of gpt-oss-20b.
+"""On a GPU machine: the image's machine check, a short real serve of gpt-oss-20b, then what it measures.
 
-/v1/models and one chat completion must answer before a floating tag may move.
+/v1/models and one chat completion must answer before a floating tag may move; then
+gptoss-bench (a short run of the recipe's benchmark) and gptoss-eval (GPQA and AIME25 at
+low effort, each question once) run inside the server's container, and promote's gates
+judge their numbers.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 from docker.types import DeviceRequest
@@ -19,12 +23,18 @@ from docker.types import DeviceRequest
 from gptoss_images.profiles.schema import Profile
 
 SERVE_MODEL = "openai/gpt-oss-20b"
+BENCH = ["gptoss-bench", "--json", "--max-concurrency", "64", "--num-prompts", "320"]
+"""The nightly's bench: fixed, so that nights compare; short (a few minutes on one GPU)."""
+EVALS = ["gptoss-eval", "--json", "--eval", "gpqa,aime25", "--reasoning-effort", "low", "--repeats", "1"]
+EVAL_DATA = "/opt/gptoss-evals"
 
 
 @dataclass(frozen=True)
 class Outcome:
     ok: bool
     detail: str
+    bench: dict[str, Any] = field(default_factory=dict)
+    evals: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _gpu_options(profile: Profile) -> dict:
@@ -34,11 +44,16 @@ def _gpu_options(profile: Profile) -> dict:
 
 
 def run(client: docker.DockerClient, image: str, profile: Profile, with_gpu: bool = True,
-        env: dict[str, str] | None = None, timeout_s: float = 1800) -> Outcome:
-    """`--check` must pass, then the server must answer /v1/models and one chat completion."""
+        env: dict[str, str] | None = None, timeout_s: float = 1800, measure: bool = True,
+        hf_cache: Path | None = None, eval_data: Path | None = None) -> Outcome:
+    """`--check` must pass, then the server must answer /v1/models and one chat completion; with
+    `measure`, the bench and the evals run against it. `hf_cache` (default ~/.cache/huggingface)
+    is the image's Hugging Face cache; `eval_data` holds the eval datasets (default: downloaded)."""
     options = _gpu_options(profile) if with_gpu else {}
-    hf_cache = Path.home() / ".cache" / "huggingface"
-    volumes = {str(hf_cache): {"bind": "/root/.cache/huggingface", "mode": "rw"}} if hf_cache.is_dir() else {}
+    hf_cache = hf_cache or Path.home() / ".cache" / "huggingface"
+    volumes = {str(hf_cache): {"bind": "/cache/huggingface", "mode": "rw"}} if hf_cache.is_dir() else {}
+    if eval_data:
+        volumes[str(eval_data.resolve())] = {"bind": EVAL_DATA, "mode": "ro"}
     env = {"GPTOSS_MODEL": SERVE_MODEL, "GPTOSS_TENSOR_PARALLEL_SIZE": "1", **(env or {})}
     if with_gpu:
         checked = client.containers.run(image, ["--check"], remove=False, detach=True, ipc_mode="host",
@@ -76,9 +91,28 @@ def run(client: docker.DockerClient, image: str, profile: Profile, with_gpu: boo
         text = message.get("content") or message.get("reasoning_content") or ""
         if not text:
             return Outcome(False, f"the chat completion returned no text: {json.dumps(reply)[:300]}")
-        return Outcome(True, f"served {name}: {text.strip()[:60]!r}")
+        served = f"served {name}: {text.strip()[:60]!r}"
+        if not measure:
+            return Outcome(True, served)
+        bench, problem = _exec_json(server, BENCH)
+        if problem:
+            return Outcome(False, f"{served}; gptoss-bench failed: {problem}")
+        evals, problem = _exec_json(server, EVALS + (["--data", EVAL_DATA] if eval_data else []))
+        if problem:
+            return Outcome(False, f"{served}; gptoss-eval failed: {problem}", bench)
+        return Outcome(True, served, bench, evals)
     finally:
         server.remove(force=True)
+
+
+def _exec_json(server: Any, command: list[str]) -> tuple[Any, str]:
+    """Run a measuring command in the server's container; its JSON (stdout), or what went wrong.
+    A non-zero exit with JSON (requests lost, a score below the recipe) is a result for the gates."""
+    code, (out, err) = server.exec_run(command, demux=True)
+    try:
+        return json.loads(out or b""), ""
+    except ValueError:
+        return None, f"exit {code}: {(err or b'').decode(errors='replace').strip()[-300:]}"
 
 
 def _free_port() -> int:

@@ -10,7 +10,7 @@ from gptoss_images.errors import UserError
 from gptoss_images.image import build, pipeline, tags
 from gptoss_images.image.pipeline import local_image, release_from_labels
 from gptoss_images.profiles.schema import Profile
-from gptoss_images.publish import registry, results
+from gptoss_images.publish import gates, measured, registry, results
 from gptoss_images.render import outputs
 from gptoss_images.render.stacks import Stack
 
@@ -49,10 +49,10 @@ def release(client: docker.DockerClient, profile: Profile, inputs: build.BuildIn
     return result, built
 
 
-def promote_all(client: docker.DockerClient, directory: Path, registry_repo: str,
-                allow_no_gpu_check: bool) -> list[results.PublishResult]:
-    """Move the floating tag of each profile whose image was pushed to `registry_repo` and whose
-    GPU check passed."""
+def promote_all(client: docker.DockerClient, directory: Path, registry_repo: str, allow_no_gpu_check: bool,
+                max_drop: float = gates.MAX_THROUGHPUT_DROP) -> list[results.PublishResult]:
+    """Move the floating tag of each profile whose image was pushed to `registry_repo`, whose GPU
+    check passed and whose measurements pass the gates; keep those measurements beside it."""
     published = []
     for name in results.profiles_in(directory):
         image, gpu = results.read(directory, name, "image"), results.read(directory, name, "gpu")
@@ -65,13 +65,29 @@ def promote_all(client: docker.DockerClient, directory: Path, registry_repo: str
         elif status != "passed" and not (status == "not run" and allow_no_gpu_check):
             outcome = results.PublishResult(name, False, f"GPU check {status}")
         else:
-            try:
-                registry.promote(client, image.immutable, image.floating)
-                outcome = results.PublishResult(name, True, "" if status == "passed" else "without GPU check")
-            except UserError as exc:
-                outcome = results.PublishResult(name, False, str(exc))
+            outcome = _promote_measured(client, directory, image, gpu, max_drop)
         results.write(directory, outcome)
         published.append(outcome)
     return published
 
 
+def _promote_measured(client: docker.DockerClient, directory: Path, image: results.ImageResult,
+                      gpu: results.GpuResult | None, max_drop: float) -> results.PublishResult:
+    previous = measured.pull(image.floating)
+    if previous:
+        results.write_previous(directory, image.profile, previous)
+    refused = gates.refusals(gpu.bench, gpu.evals, previous, max_drop) if gpu else []
+    if refused:
+        return results.PublishResult(image.profile, False, "; ".join(refused))
+    try:
+        registry.promote(client, image.immutable, image.floating)
+    except UserError as exc:
+        return results.PublishResult(image.profile, False, str(exc))
+    detail = "" if gpu else "without GPU check"
+    if gpu and (gpu.bench or gpu.evals):
+        try:
+            measured.push(image.floating, {"immutable": image.immutable, "digest": image.digest,
+                                           "bench": gpu.bench, "evals": gpu.evals})
+        except UserError as exc:
+            detail = f"measurements not kept: {exc}"
+    return results.PublishResult(image.profile, True, detail)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -25,6 +26,10 @@ class GpuResult:
     profile: str
     status: str  # passed or failed (no file: the check did not run)
     detail: str = ""
+    bench: dict[str, Any] = field(default_factory=dict)
+    """gptoss-bench's summary of the night's short benchmark."""
+    evals: list[dict[str, Any]] = field(default_factory=list)
+    """gptoss-eval's outcomes (low effort)."""
 
 
 @dataclass
@@ -50,16 +55,29 @@ def read(directory: Path, profile: str, kind: str):
     return KINDS[kind](**json.loads(path.read_text())) if path.is_file() else None
 
 
+def write_previous(directory: Path, profile: str, measured: dict[str, Any]) -> None:
+    """The last published night's measurements of a profile, as promote found them."""
+    (directory / f"{profile}.previous.json").write_text(json.dumps(measured, indent=2) + "\n")
+
+
+def read_previous(directory: Path, profile: str) -> dict[str, Any] | None:
+    path = directory / f"{profile}.previous.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def profiles_in(directory: Path) -> list[str]:
     return sorted(p.name.split(".")[0] for p in directory.glob("*.json") if p.name.count(".") == 1)
 
 
 def markdown(directory: Path) -> str:
-    """The run's summary table: profile, digest, size, build time, result."""
-    rows = ["| profile | digest | size | build | GPU check | result |", "| --- | --- | --- | --- | --- | --- |"]
+    """The run's summary table: profile, digest, size, build time, GPU check, what it measured next to
+    the last published night's (in brackets), result."""
+    rows = ["| profile | digest | size | build | GPU check | out tok/s/GPU | TTFT p50 | TPOT p50 | GPQA | AIME25 "
+            "| result |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for profile in profiles_in(directory):
         image, gpu = read(directory, profile, "image"), read(directory, profile, "gpu")
         publish = read(directory, profile, "publish")
+        before = read_previous(directory, profile) or {}
         if not image.ok:
             result = f"failed: {image.error.splitlines()[0][:160]}"
         elif publish is None:
@@ -67,7 +85,22 @@ def markdown(directory: Path) -> str:
         else:
             result = ("published " + image.floating) if publish.ok else f"not published: {publish.detail}"
         gpu_text = f"{gpu.status}" + (f" ({gpu.detail[:80]})" if gpu and gpu.detail else "") if gpu else "not run"
+        bench, old_bench = (gpu.bench if gpu else {}), before.get("bench") or {}
+        scores = {o["eval"]: o["score"] for o in (gpu.evals if gpu else [])}
+        old_scores = {o["eval"]: o["score"] for o in before.get("evals") or []}
         rows.append(f"| {profile} | {image.digest[:19] or '-'} | "
                     f"{f'{image.size / 1e9:.2f} GB' if image.size else '-'} | "
-                    f"{f'{image.build_s:.1f} s' if image.build_s else '-'} | {gpu_text} | {result} |")
+                    f"{f'{image.build_s:.1f} s' if image.build_s else '-'} | {gpu_text} | "
+                    f"{_then(bench.get('output_throughput_per_gpu'), old_bench.get('output_throughput_per_gpu'), 0)} | "
+                    f"{_then(bench.get('median_ttft_ms'), old_bench.get('median_ttft_ms'), 0, ' ms')} | "
+                    f"{_then(bench.get('median_tpot_ms'), old_bench.get('median_tpot_ms'), 1, ' ms')} | "
+                    f"{_then(scores.get('gpqa'), old_scores.get('gpqa'), 1)} | "
+                    f"{_then(scores.get('aime25'), old_scores.get('aime25'), 1)} | {result} |")
     return "\n".join(rows) + "\n"
+
+
+def _then(now: float | None, before: float | None, digits: int, unit: str = "") -> str:
+    """`now` and, in brackets, the last published night's value."""
+    if now is None:
+        return "-"
+    return f"{now:.{digits}f}{unit}" + (f" ({before:.{digits}f})" if before is not None else "")

@@ -1,0 +1,34 @@
+"""Promote's gates: throughput against the last published night, accuracy against the recipe.
+
+An image whose output throughput per GPU fell by more than the threshold from the one
+published before it, or whose eval fell below the recipe's score minus its tolerance,
+keeps its immutable tag and does not get the floating one; the reason says which.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_THROUGHPUT_DROP = 0.10
+"""A fall of more than 10% in output tokens per second per GPU stops a promotion (run-to-run noise
+of the nightly's short bench on one machine is a few percent)."""
+
+
+def refusals(bench: dict[str, Any], evals: list[dict[str, Any]], previous: dict[str, Any] | None,
+             max_drop: float = MAX_THROUGHPUT_DROP) -> list[str]:
+    """Why this image may not be published; empty if it may."""
+    found = []
+    before = ((previous or {}).get("bench") or {}).get("output_throughput_per_gpu")
+    now = bench.get("output_throughput_per_gpu")
+    if before and now is not None and now < (1 - max_drop) * before:
+        found.append(f"throughput fell {100 * (1 - now / before):.0f}% ({before:.0f} -> {now:.0f} output tok/s "
+                     f"per GPU), more than {100 * max_drop:.0f}%")
+    if bench.get("failed"):
+        found.append(f"the bench lost {bench['failed']} of {bench.get('num_prompts')} requests")
+    for outcome in evals:
+        if outcome.get("errors"):
+            found.append(f"{outcome['eval']}: {outcome['errors']} requests failed")
+        elif not outcome.get("passed"):
+            found.append(f"{outcome['eval']} {outcome['score']:.1f} is below the recipe's {outcome['recipe']:.1f} "
+                         f"- {outcome['tolerance']:.1f} (gpt-oss-{outcome['model']}, {outcome['effort']} effort)")
+    return found
