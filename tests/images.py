@@ -167,13 +167,69 @@ def mi300x(client, rocm_standins, ca_bundle):
 
 @pytest.fixture(scope="session")
 def stub_server_image(client, h100, tmp_path_factory):
-    """The h100 image with `vllm` replaced by a stub OpenAI server: gpu-test's probe, GPU-free."""
+    """The h100 image with `vllm serve` replaced by a stub OpenAI server (gpu-test's probe, the compose
+    file, GPU-free); `vllm bench` is still the real one."""
     folder = tmp_path_factory.mktemp("stub")
     shutil.copy(REPO / "tests/fixtures/stub-vllm", folder / "vllm")
-    (folder / "Dockerfile").write_text(f"FROM {h100[0].id}\nCOPY vllm /opt/venv/bin/vllm\n")
+    (folder / "Dockerfile").write_text(f"FROM {h100[0].id}\nRUN mv /opt/venv/bin/vllm /opt/venv/bin/vllm-real\n"
+                                       "COPY vllm /opt/venv/bin/vllm\n")
     image, _ = client.images.build(path=str(folder), tag="gptoss-test/stub-server:latest", rm=True)
     yield image.tags[0]
     client.images.remove(image.tags[0], noprune=True)
+
+
+TOKENIZER = """
+import sys
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+vocab = {"[UNK]": 0, "a": 1} | {f"w{i}": i + 2 for i in range(2000)}
+tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", eos_token="[UNK]")
+repo, revision = "/out/hub/models--openai--gpt-oss-20b", "0" * 40
+fast.save_pretrained(f"{repo}/snapshots/{revision}")
+import os; os.makedirs(f"{repo}/refs", exist_ok=True); open(f"{repo}/refs/main", "w").write(revision)
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_cache(client, h100, tmp_path_factory):
+    """A Hugging Face cache holding a small tokenizer as openai/gpt-oss-20b's, made with the image's
+    own transformers: what gptoss-bench reads instead of the real one (no download here)."""
+    folder = tmp_path_factory.mktemp("hf")
+    client.containers.run(h100[0].id, ["-c", TOKENIZER], entrypoint="python3", remove=True, network_mode="none",
+                          volumes={str(folder): {"bind": "/out", "mode": "rw"}})
+    return folder
+
+
+def write_eval_data(folder: Path, gpqa: int = 12, aime: int = 6, knows: float = 1.0) -> Path:
+    """GPQA and AIME25 files in the reference's formats whose questions tell the stub server the
+    right answer; it answers right for the first `knows` share of them."""
+    import csv
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "gpqa_diamond.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2",
+                                         "Incorrect Answer 3", "Subdomain"])
+        writer.writeheader()
+        for i in range(gpqa):
+            writer.writerow({"Question": f"Which is right, {i}?" + (" [knows]" if i < knows * gpqa else ""),
+                             "Correct Answer": f"RIGHT {i}", "Incorrect Answer 1": f"no {i}",
+                             "Incorrect Answer 2": f"nope {i}", "Incorrect Answer 3": f"never {i}",
+                             "Subdomain": "Physics"})
+    for part, offset in (("I", 0), ("II", aime // 2)):
+        with open(folder / f"aime2025-{part}.jsonl", "w") as handle:
+            for i in range(offset, offset + aime // 2):
+                marker = " [knows]" if i < knows * aime else ""
+                handle.write(json.dumps({"question": f"Find n{i}. [answer={i * 11}]{marker}", "answer": str(i * 11)})
+                             + "\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def eval_data(tmp_path_factory) -> Path:
+    return write_eval_data(tmp_path_factory.mktemp("evals"))
 
 
 @pytest.fixture(scope="session")

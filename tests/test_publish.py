@@ -49,13 +49,25 @@ def test_bad_inputs_are_one_clear_line(client, h100):
     assert not [t for i in client.images.list() for t in i.tags if t.startswith("127.0.0.1:9/")]  # nothing tagged
 
 
-def test_gpu_test_serves_and_chats_with_a_stub_server(stub_server_image, tmp_path):
+def test_gpu_test_serves_chats_and_measures_with_a_stub_server(stub_server_image, tiny_hf_cache, eval_data,
+                                                               tmp_path):
+    """The nightly's GPU job against a stub server: the real `vllm bench serve` client and gptoss-eval
+    run inside the image and their numbers land in the results for promote's gates."""
     ok = run_build("gpu-test", "h100", "--image", stub_server_image, "--without-gpu",
-                   "--env", "GPTOSS_SKIP_CHECKS=all", "--results", str(tmp_path))
+                   "--env", "GPTOSS_SKIP_CHECKS=all", "--hf-cache", str(tiny_hf_cache),
+                   "--eval-data", str(eval_data), "--results", str(tmp_path))
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "[h100] gpu-test passed: served openai/gpt-oss-20b: 'Hello'" in ok.stdout
-    assert json.loads((tmp_path / "h100.gpu.json").read_text())["status"] == "passed"
-    broken = run_build("gpu-test", "h100", "--image", stub_server_image, "--without-gpu",
+    gpu = json.loads((tmp_path / "h100.gpu.json").read_text())
+    assert gpu["status"] == "passed"
+    bench = gpu["bench"]
+    assert bench["num_prompts"] == bench["completed"] == 320 and bench["failed"] == 0
+    assert bench["max_concurrency"] == 64 and bench["model"] == "openai/gpt-oss-20b" and bench["gpus"] == 1
+    assert bench["output_throughput_per_gpu"] > 0 and bench["median_ttft_ms"] > 0
+    assert {(o["eval"], o["score"], o["passed"]) for o in gpu["evals"]} == {("gpqa", 100.0, True),
+                                                                             ("aime25", 100.0, True)}
+    assert "[h100] bench: " in ok.stdout and "[h100] eval: gpqa 100.0 (recipe 56.8, 12 answers)" in ok.stdout
+    broken = run_build("gpu-test", "h100", "--image", stub_server_image, "--without-gpu", "--no-measure",
                        "--env", "GPTOSS_MODEL=nope", "--results", str(tmp_path))
     assert broken.returncode == 1 and "gpu-test FAILED: the server exited" in broken.stdout
     assert "GPTOSS_MODEL/--model='nope'" in broken.stdout
@@ -82,8 +94,10 @@ def test_promote_moves_only_green_profiles(client, h200, registry, tmp_path):
     with pytest.raises(docker.errors.APIError):
         client.images.get_registry_data(f"{repo}:gptoss-a100-rc")
     summary = run_build("summary", "--results", str(tmp_path), "--output", str(tmp_path / "summary.md"))
-    assert "| mi300x | - | - | - | not run | failed: [mi300x] smoke test failed: vocab |" in summary.stdout
-    assert f"| h200 | sha256:x | 0.00 GB | 1.0 s | passed (served) | published {floating} |" in summary.stdout
+    assert ("| mi300x | - | - | - | not run | - | - | - | - | - | failed: [mi300x] smoke test failed: vocab |"
+            in summary.stdout)
+    assert (f"| h200 | sha256:x | 0.00 GB | 1.0 s | passed (served) | - | - | - | - | - | published {floating} |"
+            in summary.stdout)
     assert (tmp_path / "summary.md").read_text().startswith("## gptoss-images")
 
 
