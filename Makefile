@@ -8,7 +8,7 @@ CA_BUNDLE ?=
 INDEX_URL ?=
 # What `make demo` uses on a machine without registry access: the debootstrap stand-in
 # base and the host's CA bundle (containers here need it for PyPI's TLS).
-DEMO_INPUTS = BASE_IMAGE=gptoss-test/debian:bookworm CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+DEMO_INPUTS = BASE_IMAGE=cuda-current=gptoss-test/cuda:13.0.2-base CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 BUILD_FLAGS = $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE)) \
 	$(if $(INDEX_URL),--index-url $(INDEX_URL))
 FAMILY ?= cuda

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gptoss_images.measure import bench, evals, grading
-from gptoss_images.publish import gates, measured, results
+from gptoss_images.publish import artifacts, gates, results
 from tests.conftest import REPO, run_build
 from tests.images import write_eval_data
 
@@ -215,15 +215,16 @@ def test_gates_on_recorded_results():
 
 def test_the_measured_artifact_lives_beside_the_floating_tag(registry):
     floating = f"{registry}/measured:gptoss-h100"
-    assert measured.pull(floating) is None
-    measured.push(floating, {"bench": {"output_throughput_per_gpu": 1234.5}, "evals": []})
-    assert measured.pull(floating) == {"bench": {"output_throughput_per_gpu": 1234.5}, "evals": []}
+    assert artifacts.pull_measured(floating) is None
+    artifacts.push_measured(floating, {"bench": {"output_throughput_per_gpu": 1234.5}, "evals": []})
+    assert artifacts.pull_measured(floating) == {"bench": {"output_throughput_per_gpu": 1234.5}, "evals": []}
 
 
 def test_promote_refuses_an_image_that_measured_worse_and_says_why(registry, tmp_path):
     repo = f"{registry}/gated"
-    measured.push(f"{repo}:gptoss-h100", {"bench": {"output_throughput_per_gpu": 5000.0, "median_ttft_ms": 100.0,
-                                                    "median_tpot_ms": 10.0}, "evals": []})
+    before = {"bench": {"output_throughput_per_gpu": 5000.0, "median_ttft_ms": 100.0, "median_tpot_ms": 10.0},
+              "evals": []}
+    artifacts.push_measured(f"{repo}:gptoss-h100", before)
     results.write(tmp_path, results.ImageResult("h100", True, f"{repo}:gptoss-h100-vllm0.33.0-20261126",
                                                 f"{repo}:gptoss-h100", "sha256:x", 1, 1.0))
     evals_ = [{"eval": "gpqa", "score": 60.0, "recipe": 56.8, "tolerance": 10.1, "passed": True, "errors": 0,
@@ -235,7 +236,7 @@ def test_promote_refuses_an_image_that_measured_worse_and_says_why(registry, tmp
     assert ("h100     not published: throughput fell 30% (5000 -> 3500 output tok/s per GPU), more than 10%"
             in done.stdout)
     summary = run_build("summary", "--results", str(tmp_path)).stdout
-    assert "| 3500 (5000) | 120 ms (100) | 12.5 ms (10.0) | 60.0 | - |" in summary
+    assert "| - | passed (served) | 3500 (5000) | 120 ms (100) | 12.5 ms (10.0) | 60.0 | - |" in summary
     loose = run_build("promote", "--results", str(tmp_path), "--registry", repo, "--max-throughput-drop", "0.5")
     assert "throughput fell" not in loose.stdout  # past the gate; the registry has no such image to promote
 

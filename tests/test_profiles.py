@@ -75,7 +75,7 @@ def test_cli_list_show_validate():
     assert run_build("validate").stdout.startswith("16 profiles valid")
 
 
-H100_GPU = "gpu: {model: H100, match: [H100], arch: '9.0', memory_gib: 80}\n"
+H100_GPU = "gpu: {model: H100, match: [H100], arch: '9.0', memory_gib: 80, products: [NVIDIA-H100-80GB-HBM3]}\n"
 BAD = [
     ("h100.yaml", "gpu: [unclosed\n", "profiles/h100.yaml: malformed YAML: line 2"),
     ("h100.yaml", "extends: cuda\ncolour: red\n", "profiles/h100.yaml: colour: unknown key; allowed:"),

@@ -118,7 +118,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     client = engine.connect()
 
     def step(profile: Profile) -> Outcome:
-        _, digests = release.push_existing(client, profile, args.repo, args.registry, args.quiet)
+        _, digests, _ = release.push_existing(client, profile, args.repo, args.registry, args.quiet)
         image = pipeline.local_image(client, profile, args.repo)
         return Outcome(profile.name, True, Built(profile.name, image.id, 0.0, image.attrs["Size"],
                                                  list(digests)), digests=digests)

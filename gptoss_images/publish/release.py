@@ -2,29 +2,41 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import docker
 
 from gptoss_images.errors import UserError
-from gptoss_images.image import build, pipeline, tags
+from gptoss_images.image import build, pipeline, sbom, tags
 from gptoss_images.image.pipeline import local_image, release_from_labels
 from gptoss_images.profiles.schema import Profile
-from gptoss_images.publish import gates, measured, registry, results
+from gptoss_images.publish import artifacts, gates, registry, results
 from gptoss_images.render import outputs
 from gptoss_images.render.stacks import Stack
 
 
 def push_existing(client: docker.DockerClient, profile: Profile, repo: str, registry_repo: str,
-                  quiet: bool = False, hold_floating: bool = False) -> tuple[list[str], dict[str, str]]:
+                  quiet: bool = False, hold_floating: bool = False) -> tuple[list[str], dict[str, str], str]:
     """Push the image tagged REPO:gptoss-<profile> as REGISTRY_REPO's immutable, then floating tag
-    (with `hold_floating`, the immutable tag alone: the floating one moves at `promote`).
+    (with `hold_floating`, the immutable tag alone: the floating one moves at `promote`), and its
+    SBOM beside the immutable tag.
 
-    Returns both registry tags, read from the image's own labels, and the digests pushed."""
+    Returns both registry tags, read from the image's own labels, the digests pushed and a line on
+    the SBOM."""
     tags.check_repository(registry_repo)
     image = local_image(client, profile, repo)
     refs = tags.all_tags(registry_repo, release_from_labels(image.labels))
-    return refs, registry.push(client, image.id, refs[:1] if hold_floating else refs, quiet)
+    digests = registry.push(client, image.id, refs[:1] if hold_floating else refs, quiet)
+    document = sbom.read(client, image.id)
+    parsed = sbom.parse(document)
+    if parsed is None:
+        raise UserError(f"{refs[0]}: the image has no SBOM at {sbom.PATH}; rebuild it")
+    where = artifacts.push_sbom(refs[0], document)
+    line = sbom.summary(parsed)
+    if not quiet:
+        print(f"pushed {where}: {line}", file=sys.stderr, flush=True)
+    return refs, digests, line
 
 
 def release(client: docker.DockerClient, profile: Profile, inputs: build.BuildInputs, repo: str,
@@ -39,7 +51,7 @@ def release(client: docker.DockerClient, profile: Profile, inputs: build.BuildIn
     result = results.ImageResult(profile.name, True, size=built.size, build_s=round(built.seconds, 1))
     if registry_repo:
         try:
-            refs, digests = push_existing(client, profile, repo, registry_repo, quiet, hold_floating)
+            refs, digests, result.sbom = push_existing(client, profile, repo, registry_repo, quiet, hold_floating)
         except UserError as exc:
             result.ok, result.error = False, str(exc)
             return result, built
@@ -73,7 +85,7 @@ def promote_all(client: docker.DockerClient, directory: Path, registry_repo: str
 
 def _promote_measured(client: docker.DockerClient, directory: Path, image: results.ImageResult,
                       gpu: results.GpuResult | None, max_drop: float) -> results.PublishResult:
-    previous = measured.pull(image.floating)
+    previous = artifacts.pull_measured(image.floating)
     if previous:
         results.write_previous(directory, image.profile, previous)
     refused = gates.refusals(gpu.bench, gpu.evals, previous, max_drop) if gpu else []
@@ -86,7 +98,7 @@ def _promote_measured(client: docker.DockerClient, directory: Path, image: resul
     detail = "" if gpu else "without GPU check"
     if gpu and (gpu.bench or gpu.evals):
         try:
-            measured.push(image.floating, {"immutable": image.immutable, "digest": image.digest,
+            artifacts.push_measured(image.floating, {"immutable": image.immutable, "digest": image.digest,
                                            "bench": gpu.bench, "evals": gpu.evals})
         except UserError as exc:
             detail = f"measurements not kept: {exc}"

@@ -19,6 +19,8 @@ class ImageResult:
     size: int = 0
     build_s: float = 0.0
     error: str = ""
+    sbom: str = ""
+    """The SBOM pushed beside the immutable tag, summarised: packages, key versions."""
 
 
 @dataclass
@@ -72,8 +74,8 @@ def profiles_in(directory: Path) -> list[str]:
 def markdown(directory: Path) -> str:
     """The run's summary table: profile, digest, size, build time, GPU check, what it measured next to
     the last published night's (in brackets), result."""
-    rows = ["| profile | digest | size | build | GPU check | out tok/s/GPU | TTFT p50 | TPOT p50 | GPQA | AIME25 "
-            "| result |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = ["| profile | digest | size | build | SBOM | GPU check | out tok/s/GPU | TTFT p50 | TPOT p50 | GPQA "
+            "| AIME25 | result |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for profile in profiles_in(directory):
         image, gpu = read(directory, profile, "image"), read(directory, profile, "gpu")
         publish = read(directory, profile, "publish")
@@ -90,13 +92,22 @@ def markdown(directory: Path) -> str:
         old_scores = {o["eval"]: o["score"] for o in before.get("evals") or []}
         rows.append(f"| {profile} | {image.digest[:19] or '-'} | "
                     f"{f'{image.size / 1e9:.2f} GB' if image.size else '-'} | "
-                    f"{f'{image.build_s:.1f} s' if image.build_s else '-'} | {gpu_text} | "
+                    f"{f'{image.build_s:.1f} s' if image.build_s else '-'} | {_packages(image.sbom)} | {gpu_text} | "
                     f"{_then(bench.get('output_throughput_per_gpu'), old_bench.get('output_throughput_per_gpu'), 0)} | "
                     f"{_then(bench.get('median_ttft_ms'), old_bench.get('median_ttft_ms'), 0, ' ms')} | "
                     f"{_then(bench.get('median_tpot_ms'), old_bench.get('median_tpot_ms'), 1, ' ms')} | "
                     f"{_then(scores.get('gpqa'), old_scores.get('gpqa'), 1)} | "
                     f"{_then(scores.get('aime25'), old_scores.get('aime25'), 1)} | {result} |")
     return "\n".join(rows) + "\n"
+
+
+def _packages(line: str) -> str:
+    """The SBOM's package count and vLLM's version, from its summary line."""
+    if not line:
+        return "-"
+    count = line.split(" ", 1)[0]
+    vllm = next((part.split(" ")[1] for part in line.split(": ", 1)[-1].split(", ") if part.startswith("vllm ")), "")
+    return f"{count} packages" + (f", vllm {vllm}" if vllm else "")
 
 
 def _then(now: float | None, before: float | None, digits: int, unit: str = "") -> str:

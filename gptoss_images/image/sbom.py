@@ -1,0 +1,62 @@
+"""The image's SBOM: the SPDX document syft writes at build time into /opt/gptoss/sbom.spdx.json, read back.
+
+The stack's build stage (or, for an image built on a vendor's, a stage on that image)
+scans the file system the final image is made of: the OS packages and every Python
+distribution of the venv, with the versions pip installed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tarfile
+from typing import Any
+
+import docker
+
+PATH = "/opt/gptoss/sbom.spdx.json"
+FILE = "sbom.spdx.json"
+MEDIA_TYPE = "application/spdx+json"
+KEY = ("vllm", "torch", "triton", "flashinfer-python", "transformers")
+CUDA_LIBRARY = re.compile(r"^nvidia-(cublas|cuda-runtime|cudnn|nccl|cuda-nvcc)(-cu\d+)?$")
+
+
+def read(client: docker.DockerClient, image_id: str) -> bytes:
+    """The SBOM file of an image (empty if it has none)."""
+    container = client.containers.create(image_id, entrypoint=["true"], network_disabled=True)
+    try:
+        stream, _ = container.get_archive(PATH)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+            member = archive.extractfile(archive.getmembers()[0])
+            return member.read() if member else b""
+    except docker.errors.NotFound:
+        return b""
+    finally:
+        container.remove(force=True)
+
+
+def packages(document: dict[str, Any]) -> dict[str, set[str]]:
+    """Package name (normalised as pip does) -> the versions the SBOM lists."""
+    found: dict[str, set[str]] = {}
+    for package in document.get("packages") or []:
+        name = re.sub(r"[-_.]+", "-", str(package.get("name", ""))).lower()
+        if name and package.get("versionInfo"):
+            found.setdefault(name, set()).add(package["versionInfo"])
+    return found
+
+
+def summary(document: dict[str, Any]) -> str:
+    """One line: how many packages, and the versions that matter (vLLM, torch, the CUDA libraries)."""
+    held = packages(document)
+    key = [f"{name} {'/'.join(sorted(held[name]))}" for name in KEY if name in held]
+    cuda = sorted(f"{name} {'/'.join(sorted(v))}" for name, v in held.items() if CUDA_LIBRARY.match(name))
+    return f"{len(document.get('packages') or [])} packages: " + ", ".join(key + cuda)
+
+
+def parse(data: bytes) -> dict[str, Any] | None:
+    try:
+        document = json.loads(data)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) and document.get("spdxVersion") else None

@@ -1,0 +1,75 @@
+"""What is kept beside an image in the registry, as OCI artifacts: its SBOM and what it measured.
+
+`<repo>:<immutable tag>.sbom` holds the image's SPDX SBOM (the file baked into it);
+`<repo>:<floating tag>.measured` holds the bench summary and eval outcomes of the night that
+published the floating tag, which the next night's promote reads back to compare.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import oras.client
+import requests
+
+from gptoss_images.errors import UserError
+from gptoss_images.image import sbom, tags
+
+MEASURED_TYPE = "application/vnd.gptoss.measured.v1+json"
+
+
+def sbom_ref(immutable: str) -> str:
+    return f"{immutable}.sbom"
+
+
+def measured_ref(floating: str) -> str:
+    return f"{floating}.measured"
+
+
+def push_sbom(immutable: str, document: bytes) -> str:
+    _push(sbom_ref(immutable), sbom.FILE, document, sbom.MEDIA_TYPE)
+    return sbom_ref(immutable)
+
+
+def pull_sbom(immutable: str) -> dict[str, Any] | None:
+    data = _pull(sbom_ref(immutable), sbom.FILE)
+    return json.loads(data) if data else None
+
+
+def push_measured(floating: str, data: dict[str, Any]) -> None:
+    _push(measured_ref(floating), "measured.json", (json.dumps(data, indent=2, sort_keys=True) + "\n").encode(),
+          MEASURED_TYPE)
+
+
+def pull_measured(floating: str) -> dict[str, Any] | None:
+    """The last published night's measurements, or None (never measured, or not published yet)."""
+    data = _pull(measured_ref(floating), "measured.json")
+    return json.loads(data) if data else None
+
+
+def _push(ref: str, name: str, data: bytes, media_type: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, name)
+        path.write_bytes(data)
+        try:
+            _client(ref).push(target=ref, files=[f"{path}:{media_type}"], disable_path_validation=True)
+        except (requests.RequestException, ValueError, OSError) as exc:
+            raise UserError(f"cannot push {ref}: {exc}") from None
+
+
+def _pull(ref: str, name: str) -> bytes | None:
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            files = _client(ref).pull(target=ref, outdir=folder)
+        except (requests.RequestException, ValueError, OSError):
+            return None
+        found = [Path(f) for f in files if Path(f).name == name]
+        return found[0].read_bytes() if found else None
+
+
+def _client(ref: str) -> oras.client.OrasClient:
+    host = tags.split(ref)[0].split("/", 1)[0]
+    return oras.client.OrasClient(insecure=host.startswith(("localhost", "127.")) or host == "[::1]")
