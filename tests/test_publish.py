@@ -9,10 +9,14 @@ import subprocess
 import docker
 import pytest
 
+from gptoss_images.image import sbom
+from gptoss_images.publish import artifacts
 from tests.conftest import REPO, run_build
 from tests.images import REPO_NAME, ROCM_STANDIN
 
 NIGHTLY_REPO = "gptoss-test/nightly"
+INSTALLED = ("import importlib.metadata as m, json, re; print(json.dumps({re.sub(r'[-_.]+', '-', d.metadata['Name'])"
+             ".lower(): d.version for d in m.distributions()}))")
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("remove_test_tags")]
 
 
@@ -22,6 +26,17 @@ def test_push_verifies_digests_and_a_sibling_sends_only_its_own_layers(client, h
     assert result.returncode == 0, result.stderr[-2000:]
     pushed = [line for line in result.stderr.splitlines() if line.startswith("pushed ")]
     assert [p.split()[1].rsplit(":", 1)[1] for p in pushed][-1] == "gptoss-h100"  # floating tag last
+    immutable = pushed[0].split()[1]
+    document = artifacts.pull_sbom(immutable)  # read back from the registry, beside the image
+    assert f"SBOM beside it: {immutable}.sbom (" in result.stderr
+    listed = sbom.packages(document)
+    held = json.loads(client.containers.run(h100[0].id, ["-c", INSTALLED], entrypoint="python3", remove=True,
+                                            network_mode="none"))
+    assert listed["vllm"] == {held["vllm"]} == {"0.33.0"}
+    assert listed["torch"] == {held["torch"]} and held["torch"].startswith("2.14.0")
+    cuda = {name for name in held if sbom.CUDA_LIBRARY.match(name)}
+    assert {"nvidia-cublas", "nvidia-cuda-nvcc"} <= {n.removesuffix("-cu13") for n in cuda}
+    assert all(listed[name] == {held[name]} for name in cuda)  # every CUDA library at the version installed
     sibling = run_build("push", "h200", "--registry", target, "--repo", REPO_NAME)
     assert sibling.returncode == 0, sibling.stderr[-2000:]
     first = next(line for line in sibling.stderr.splitlines() if line.startswith("pushed "))

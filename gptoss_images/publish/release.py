@@ -35,7 +35,7 @@ def push_existing(client: docker.DockerClient, profile: Profile, repo: str, regi
     where = artifacts.push_sbom(refs[0], document)
     line = sbom.summary(parsed)
     if not quiet:
-        print(f"pushed {where}: {line}", file=sys.stderr, flush=True)
+        print(f"SBOM beside it: {where} ({line})", file=sys.stderr, flush=True)
     return refs, digests, line
 
 
