@@ -207,7 +207,7 @@ def test_compose_runs_turns_healthy_answers_and_stops(stub_server_image, tmp_pat
     derived.write_text(yaml.safe_dump(spec))
     project = f"gptoss-test-{port}"
     base = ["docker-compose", "-p", project, "-f", str(derived)]
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "GPTOSS_IMAGE": stub_server_image}
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(tmp_path), "GPTOSS_IMAGE": stub_server_image}
     try:
         up = subprocess.run([*base, "up", "-d"], capture_output=True, text=True, env=env, timeout=300)
         assert up.returncode == 0, up.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -182,7 +183,7 @@ def test_readme_plain_docker_build_lines_run_as_written_and_share_the_builders_l
     for line in plain_h100["lines"]:
         assert line in (REPO / "docker/h100/Dockerfile").read_text()
     image, result, _ = h100
-    assert "[stack cuda-current] step 12/19 RUN" in result.stderr and "(cached)" in result.stderr
+    assert re.search(r"\[stack cuda-current\] step 12/\d+ RUN .*\(cached\)", result.stderr)
     stack_steps = [x for x in result.stderr.splitlines() if x.startswith("[stack cuda-current] step")]
     assert all(x.endswith("(cached)") or "ARG" in x or "FROM" in x for x in stack_steps), stack_steps
     ours, plain = image.attrs["RootFS"]["Layers"], plain_h100["image"].attrs["RootFS"]["Layers"]
