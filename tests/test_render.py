@@ -217,3 +217,12 @@ def test_a_kill_midway_leaves_the_old_context_whole(tmp_path, monkeypatch):
     assert _read_tree(target) == {"Dockerfile": b"FROM new\n", "profile.json": b"{}\n"}
     assert run_build("--docker-dir", str(out), "render").returncode == 0
     assert not [p for p in out.iterdir() if p.name.startswith(".aside-")]  # leftovers cleared
+
+
+def test_the_readme_shows_the_plain_build_lines_of_the_h100_dockerfile():
+    """The README's lines for users without Python are the h100 Dockerfile's header, as rendered now
+    (the stack's tag carries the hash of what goes into it)."""
+    lines = [x.strip() for x in (REPO / "README.md").read_text().splitlines()
+             if x.strip().startswith("DOCKER_BUILDKIT=0 docker build -f")]
+    header = (REPO / "docker/h100/Dockerfile").read_text()
+    assert len(lines) == 2 and all(f"#   {line}\n" in header for line in lines)
