@@ -144,6 +144,13 @@ def h200(client, h100, ca_bundle):
 
 
 @pytest.fixture(scope="session")
+def cuda_vendor(client, h100, ca_bundle):
+    """gptoss-cuda: every current-line CUDA profile in one image, on the stack the h100 built."""
+    yield _built(client, "cuda", ca_bundle)
+    _untag(client, "cuda")
+
+
+@pytest.fixture(scope="session")
 def rocm_standins(client, h100, h100_cu128):
     """Stand-ins for the ROCm bases (images that already hold vLLM: 0.33.0 and 0.10.2), and one whose
     harmony is broken."""
