@@ -49,7 +49,7 @@ def test_it_serves_the_profile_the_gpus_fit(client, cuda_vendor, tmp_path, recor
 def test_it_refuses_gpus_no_profile_fits_in_one_line(client, cuda_vendor, tmp_path):
     code, out, err = run(client, cuda_vendor[0], "l40s", ["--dry-run"], tmp_path)
     assert code == 2 and out == ""
-    assert err.startswith("gptoss-serve: error: no profile of this image fits this machine: found 2x NVIDIA L40S")
+    assert err.startswith("gptoss-serve: error: no profile of this image fits this machine: found 2 x NVIDIA L40S")
     assert len(err.strip().splitlines()) == 1 and "GPTOSS_PROFILE=NAME forces one" in err
 
 
@@ -61,7 +61,7 @@ def test_gptoss_profile_forces_one(client, cuda_vendor, tmp_path):
 
 def test_list_profiles_says_what_fits_this_machine(client, cuda_vendor, tmp_path):
     code, out, _ = run(client, cuda_vendor[0], "h100", ["--list-profiles"], tmp_path)
-    assert code == 0 and out.startswith("this machine: 1x NVIDIA H100 80GB HBM3")
+    assert code == 0 and out.startswith("this machine: 1 x NVIDIA H100 80GB HBM3")
     compatible = out[out.index("compatible:"):out.index("incompatible:")] if "incompatible:" in out else out
     assert "h100" in compatible and "openai/gpt-oss-20b" in compatible
     assert "b200" in out[out.index("incompatible:"):]
