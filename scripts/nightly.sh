@@ -22,7 +22,12 @@ flags=(--registry "$registry" --repo "$repo" --hold-floating --results "$results
 base_flags=()
 for b in $cuda_bases; do base_flags+=(--base-image "$b"); done
 status=0
-[ ${#cuda[@]} -gt 0 ] && { python3 build.py release "${cuda[@]}" "${base_flags[@]}" "${flags[@]}" || status=1; }
+# Each stack once, pushed beside the images; the releases pull it instead of building it.
+if [ ${#cuda[@]} -gt 0 ]; then
+    python3 build.py stacks "${cuda[@]}" --registry "$registry" --repo "$repo" "${base_flags[@]}" \
+        --ca-bundle "$ca" --quiet || status=1
+    python3 build.py release "${cuda[@]}" --stack-registry "$registry" "${base_flags[@]}" "${flags[@]}" || status=1
+fi
 if [ ${#rocm[@]} -gt 0 ]; then
     rocm_base=${NIGHTLY_ROCM_BASE:-}
     if [ -z "$rocm_base" ]; then

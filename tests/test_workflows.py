@@ -33,11 +33,13 @@ BUILD_COMMANDS = {
     "pins": "test_pins.py::test_pins_try_promote_carries_the_current_line_across_a_release (try --promote), "
             "test_pins.py::test_pins_check_lists_newer_releases (check)",
     "release": "test_publish.py::test_make_nightly_from_a_clean_clone (scripts/nightly.sh)",
-    "gpu-test": "test_publish.py::test_gpu_test_serves_and_chats_with_a_stub_server",
+    "gpu-test": "test_publish.py::test_gpu_test_serves_chats_and_measures_with_a_stub_server",
     "promote": "test_publish.py::test_make_nightly_from_a_clean_clone",
+    "stacks": "test_publish.py::test_make_nightly_from_a_clean_clone (scripts/nightly.sh)",
     "summary": "test_publish.py::test_make_nightly_from_a_clean_clone",
 }
-SAMPLE = {"matrix.profile": "h100", "inputs.profiles": "", "steps.check.outputs.newer": "0.34.0"}
+SAMPLE = {"matrix.profile": "h100", "matrix.stack": "cuda-current", "inputs.profiles": "",
+          "steps.check.outputs.newer": "0.34.0"}
 
 
 def _runs() -> list[tuple[str, str]]:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from gptoss_images.cli import args as cli_args
 from gptoss_images.errors import UserError
-from gptoss_images.image import engine, pipeline, tags
+from gptoss_images.image import build, engine, pipeline, tags
 from gptoss_images.image.build import BuildInputs, Built
 from gptoss_images.image.pipeline import Outcome
 from gptoss_images.profiles import catalog
 from gptoss_images.profiles.schema import Profile
-from gptoss_images.publish import gates, gpu_test, release, results
+from gptoss_images.publish import gates, gpu_test, registry, release, results
 from gptoss_images.render import families, naming, outputs, stacks
 from gptoss_images.render.families import Family
 from gptoss_images.render.stacks import Stack
@@ -56,7 +58,7 @@ def _inputs(args: argparse.Namespace, target: Target) -> BuildInputs:
                             f"{', '.join(sorted(known))}")
         if selector in ranks and ranks[selector] >= rank:
             base, rank = (image if sep else given), ranks[selector]
-    return BuildInputs(base, args.index_url, args.ca_bundle, args.no_cache)
+    return BuildInputs(base, args.index_url, args.ca_bundle, args.no_cache, getattr(args, "stack_registry", None))
 
 
 def _stack(args: argparse.Namespace, target: Target) -> Stack | None:
@@ -173,6 +175,47 @@ def cmd_gpu_test(args: argparse.Namespace) -> int:
     return 0 if outcome.ok else 1
 
 
+def cmd_stacks(args: argparse.Namespace) -> int:
+    """Each stack image: the local one, the registry's, or built; with --registry, pushed there for the
+    nightly's image jobs to pull instead of building it."""
+    all_stacks = outputs.stacks_of(catalog.load(args.profiles_dir))
+    if args.github_output:
+        line = f"{args.github_output}={json.dumps([s.name for s in all_stacks])}\n"
+        target = os.environ.get("GITHUB_OUTPUT")
+        if target:
+            with open(target, "a") as handle:
+                handle.write(line)
+        print(line, end="")
+        return 0
+    loaded = catalog.load(args.profiles_dir)
+    by_name = {s.name: s for s in all_stacks}
+    wanted: dict[str, Stack] = {}
+    for name in args.stacks or list(by_name):
+        if name in by_name:
+            wanted[name] = by_name[name]
+        elif name in loaded:  # a profile: its line's stack (none for an image built on a vendor's)
+            found = stacks.of(name, all_stacks)
+            if found:
+                wanted[found.name] = found
+        else:
+            raise UserError(f"unknown stack or profile {name!r}; stacks: {', '.join(by_name)}")
+    client = engine.connect()
+    args.stack_registry = args.registry
+    for stack in wanted.values():
+        ref = build.build_stack(client, stack, _inputs(args, stack.spec), args.repo, args.quiet)
+        if not args.registry:
+            print(f"[stack {stack.name}] {ref}")
+            continue
+        remote = build.remote_stack(args.registry, ref)
+        try:
+            registry.registry_digest(client, remote)
+            print(f"[stack {stack.name}] {remote} is in the registry already")
+        except UserError:
+            digests = registry.push(client, client.images.get(ref).id, [remote], args.quiet)
+            print(f"[stack {stack.name}] pushed {remote} {digests[remote]}")
+    return 0
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
     published = release.promote_all(engine.connect(), args.results, args.registry, args.allow_no_gpu_check,
                                     args.max_throughput_drop)
@@ -230,6 +273,8 @@ EXAMPLES = {
     "gpu-test": ["python build.py gpu-test h100 --results results",
                  "python build.py gpu-test h100 --results results --hf-cache /mnt/hf --eval-data /mnt/evals",
                  "python build.py gpu-test h100 --image ghcr.io/acme/gptoss-images:gptoss-h100"],
+    "stacks": ["python build.py stacks", "python build.py stacks cuda-current --registry ghcr.io/acme/gptoss-images",
+               "python build.py stacks --github-output stacks"],
     "promote": ["python build.py promote --results results --registry ghcr.io/acme/gptoss-images",
                 "python build.py promote --results results --registry R --max-throughput-drop 0.05"],
     "summary": ["python build.py summary --results results",
@@ -284,8 +329,26 @@ def add_commands(add: Add) -> None:
             p.add_argument("--ca-bundle", type=cli_args.ca_bundle, metavar="PEM",
                            help="extra CA bundle for the build stages; absent from the final image")
             p.add_argument("--no-cache", action="store_true", help="build every layer anew")
+        if name in ("build", "release"):
+            p.add_argument("--stack-registry", metavar="HOST/REPO", type=cli_args.repository,
+                           help="pull the stack image from HOST/REPO-stack:<name>-<hash> if it is there, "
+                                "instead of building it (the nightly's image jobs)")
         if name in ("build", "release", "push"):
             p.add_argument("--dry-run", action="store_true", help="print what would be done, do nothing")
+    p = add("stacks", cmd_stacks, "build each stack image once (or pull it from --registry) and push it there",
+            *EXAMPLES["stacks"])
+    p.add_argument("stacks", nargs="*", metavar="STACK|PROFILE",
+                   help="stacks to build, or the profiles whose stacks to build (default: every stack)")
+    p.add_argument("--registry", metavar="HOST/REPO", type=cli_args.repository,
+                   help="push each stack to HOST/REPO-stack:<name>-<hash> (nothing if it is there already)")
+    p.add_argument("--repo", default=naming.DEFAULT_REPO, type=cli_args.repository)
+    p.add_argument("--base-image", metavar="[SELECTOR=]IMAGE", action="append", type=cli_args.base_image)
+    p.add_argument("--index-url", metavar="URL", type=cli_args.index_url)
+    p.add_argument("--ca-bundle", type=cli_args.ca_bundle, metavar="PEM")
+    p.add_argument("--no-cache", action="store_true", help="build every layer anew")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--github-output", metavar="NAME",
+                   help="only write NAME=<JSON list of stacks> to $GITHUB_OUTPUT (a workflow's matrix)")
     p = add("gpu-test", cmd_gpu_test, "on a GPU machine: the image's --check, serve gpt-oss-20b, ask /v1/models "
                                       "and one chat completion, then run gptoss-bench and gptoss-eval in it",
             *EXAMPLES["gpu-test"])

@@ -36,6 +36,8 @@ class BuildInputs:
     index_url: str | None = None
     ca_bundle: Path | None = None
     no_cache: bool = False
+    stack_registry: str | None = None
+    """A repository whose -stack images to pull instead of building a stack (the nightly's matrix)."""
 
     def buildargs(self) -> dict[str, str]:
         args = {}
@@ -108,18 +110,34 @@ def stack_ref(client: docker.DockerClient, stack: Stack, inputs: BuildInputs, re
     return f"{repo}-stack:{stack.name}-{digest[:12]}"
 
 
+def remote_stack(registry_repo: str, ref: str) -> str:
+    """Where a stack is kept in a registry: REGISTRY_REPO-stack:<name>-<hash>."""
+    return f"{registry_repo}-stack:{ref.rsplit(':', 1)[1]}"
+
+
 def build_stack(client: docker.DockerClient, stack: Stack, inputs: BuildInputs, repo: str, quiet: bool = False,
                 docker_dir: Path = outputs.DOCKER_DIR) -> str:
-    """The stack's image, built and tagged unless it is there already (or --no-cache)."""
+    """The stack's image: the local one, else the registry's (with `stack_registry`), else built and
+    tagged (with --no-cache, always built)."""
     ref = stack_ref(client, stack, inputs, repo)
+    say: Callable[[str], None] = (lambda s: None) if quiet else (
+        lambda s: print(f"[stack {stack.name}] {s}", file=sys.stderr, flush=True))
     if not inputs.no_cache:
         try:
             client.images.get(ref)
-            if not quiet:
-                print(f"[stack {stack.name}] {ref} is built already", file=sys.stderr, flush=True)
+            say(f"{ref} is built already")
             return ref
         except docker.errors.ImageNotFound:
             pass
+        if inputs.stack_registry:
+            remote = remote_stack(inputs.stack_registry, ref)
+            started = time.monotonic()
+            try:
+                client.images.pull(remote).tag(*ref.rsplit(":", 1))
+                say(f"pulled {remote} ({time.monotonic() - started:.0f} s): not built here")
+                return ref
+            except docker.errors.APIError as exc:
+                say(f"{remote} is not in the registry ({str(exc.explanation or exc)[:80]}): building it")
     built = _build(client, stack.dockerfile, f"stack {stack.name}", inputs, inputs.buildargs(), {}, quiet, docker_dir)
     client.images.get(built.image_id).tag(*ref.rsplit(":", 1))
     # The build stage (a second copy of the stack, with the build's CA) is of no further use once the
