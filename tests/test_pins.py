@@ -119,12 +119,12 @@ def test_pins_try_promote_carries_the_current_line_across_a_release(local_index,
 def test_pins_try_names_a_setting_with_no_mapping_and_promotes_nothing(local_index, checkout):
     cuda = checkout / "profiles/cuda.yaml"
     old = "        max-num-batched-tokens: 8192\n"
-    cuda.write_text(cuda.read_text().replace(old, old + "        disable-log-requests: true\n", 1))
+    cuda.write_text(cuda.read_text().replace(old, old + "        max-seq-len-to-capture: 8192\n", 1))
     before = cuda.read_text()
     done = subprocess.run([sys.executable, "build.py", "pins", "try", "0.13.0", "--promote", "--index-url",
                            local_index, "--extra-index-url", "https://pypi.org/simple"], cwd=checkout,
                           capture_output=True, text=True, timeout=3000)
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     assert "does not pass" in done.stdout and "Settings with no known mapping to this release:" in done.stdout
-    assert "disable-log-requests" in done.stdout
+    assert "max-seq-len-to-capture" in done.stdout
     assert cuda.read_text() == before and not (checkout / "vllm-api/0.13.0").exists()

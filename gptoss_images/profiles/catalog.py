@@ -144,6 +144,10 @@ def _merge(base: dict, over: dict, origin: Origin, where: tuple[str, str], path:
             base.pop(key, None)
         elif isinstance(value, dict) and isinstance(base.get(key), dict):
             _merge(base[key], value, origin, where, sub)
+        elif isinstance(value, dict):  # nothing inherited here: a removal inside removes nothing
+            base[key] = {}
+            _merge(base[key], value, origin, where, sub)
+            origin[sub] = where
         else:
             base[key] = copy.deepcopy(value)
             origin[sub] = where
