@@ -8,7 +8,6 @@ import functools
 import http.server
 import io
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ import docker
 import pytest
 
 from gptoss_images.image import engine
-from tests.conftest import REPO, run_build
+from tests.conftest import REPO, copy_checkout, free_port, run_build, wait_for_port
 
 REPO_NAME = "gptoss-test/images"
 BASE = "gptoss-test/debian:bookworm"
@@ -95,13 +94,7 @@ def plain_h100(client, base, ca_bundle, tmp_path_factory):
     existing = {t for image in client.images.list() for t in image.tags}
     for tag in tags:
         assert (tag if ":" in tag else f"{tag}:latest") not in existing, f"{tag} exists already: the tests make it"
-    copy = tmp_path_factory.mktemp("checkout")
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                            text=True, check=True).stdout.split()
-    for rel in listed:
-        if (REPO / rel).is_file():
-            (copy / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / rel, copy / rel)
+    copy = copy_checkout(tmp_path_factory.mktemp("checkout"))
     shutil.copy(ca_bundle, copy / "build-certs" / "extra-ca.pem")
     made_base = default_base not in existing
     if made_base:
@@ -245,19 +238,13 @@ def registry(tmp_path_factory):
     binary = shutil.which("docker-registry")
     assert binary, "docker-registry missing: apt-get install docker-registry (make setup does)"
     root = tmp_path_factory.mktemp("registry")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     config = root / "config.yml"
     config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n"
                       f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n")
     process = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    for _ in range(50):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.1)
+    wait_for_port(port)
     yield f"127.0.0.1:{port}"
     process.terminate()
     process.wait(timeout=10)

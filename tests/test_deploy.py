@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -24,7 +23,7 @@ from gptoss_images.launcher import checks, gpus, runtime
 from gptoss_images.launcher.main import main as launcher
 from gptoss_images.profiles import catalog
 from gptoss_images.render import deploy
-from tests.conftest import REPO, copy_checkout, run_build
+from tests.conftest import REPO, copy_checkout, free_port, run_build
 
 DEPLOY = REPO / "deploy"
 OVERLAYS = sorted(DEPLOY.glob("*/overlays/*"))
@@ -199,9 +198,7 @@ def test_compose_runs_turns_healthy_answers_and_stops(stub_server_image, tmp_pat
     service = spec["services"]["vllm"]
     del service["deploy"]
     service["environment"]["GPTOSS_SKIP_CHECKS"] = "all"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     service["ports"] = [f"127.0.0.1:{port}:{runtime.PORT}"]
     derived = tmp_path / "compose.yaml"
     derived.write_text(yaml.safe_dump(spec))

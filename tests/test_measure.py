@@ -8,17 +8,15 @@ import contextlib
 import io
 import json
 import random
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from gptoss_images.measure import bench, evals, grading
 from gptoss_images.publish import artifacts, gates, results
-from tests.conftest import REPO, run_build
+from tests.conftest import REPO, free_port, run_build, wait_for_port
 from tests.images import write_eval_data
 
 H100 = str(REPO / "docker/h100/profile.json")
@@ -28,15 +26,9 @@ STUB = REPO / "tests/fixtures/stub-vllm"
 
 @pytest.fixture(scope="module")
 def stub_server():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen([sys.executable, str(STUB), "serve", "openai/gpt-oss-20b", "--port", str(port)])
-    for _ in range(100):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
+    wait_for_port(port)
     yield f"http://127.0.0.1:{port}"
     process.terminate()
     process.wait(timeout=10)

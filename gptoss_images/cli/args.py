@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import urllib.parse
 from pathlib import Path
@@ -60,6 +61,16 @@ def release(text: str) -> str:
     if not re.match(schema.VERSION, text):
         raise UserError(f"VERSION {text!r}: not a release version; expected e.g. 0.13.0 or 0.14.0rc1")
     return text
+
+
+def github_output(name: str, value: str) -> None:
+    """Write NAME=VALUE to $GITHUB_OUTPUT (a workflow step's output) and print it."""
+    line = f"{name}={value}\n"
+    target = os.environ.get("GITHUB_OUTPUT")
+    if target:
+        with open(target, "a") as handle:
+            handle.write(line)
+    print(line, end="")
 
 
 def examples(*lines: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -180,12 +179,7 @@ def cmd_stacks(args: argparse.Namespace) -> int:
     nightly's image jobs to pull instead of building it."""
     all_stacks = outputs.stacks_of(catalog.load(args.profiles_dir))
     if args.github_output:
-        line = f"{args.github_output}={json.dumps([s.name for s in all_stacks])}\n"
-        target = os.environ.get("GITHUB_OUTPUT")
-        if target:
-            with open(target, "a") as handle:
-                handle.write(line)
-        print(line, end="")
+        cli_args.github_output(args.github_output, json.dumps([s.name for s in all_stacks]))
         return 0
     loaded = catalog.load(args.profiles_dir)
     by_name = {s.name: s for s in all_stacks}

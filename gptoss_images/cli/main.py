@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -43,12 +42,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     chosen = [p for p in catalog.select(args.profiles, args.profiles_dir)
               if args.family in (None, p.family) and args.line in (None, p.line)]
     if args.github_output:
-        line = f"{args.github_output}={json.dumps([p.name for p in chosen])}\n"
-        target = os.environ.get("GITHUB_OUTPUT")
-        if target:
-            with open(target, "a") as handle:
-                handle.write(line)
-        print(line, end="")
+        cli_args.github_output(args.github_output, json.dumps([p.name for p in chosen]))
         return 0
     if args.names:
         print("\n".join(p.name for p in chosen))

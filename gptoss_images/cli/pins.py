@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from gptoss_images.cli import args as cli_args
@@ -18,13 +17,7 @@ def cmd_pins_check(args: argparse.Namespace) -> int:
     for line in pins.check(loaded, args.index_url):
         print(line)
     if args.github_output:
-        newest = pins.newer_vllm(loaded, args.index_url)
-        line = f"{args.github_output}={newest or ''}\n"
-        target = os.environ.get("GITHUB_OUTPUT")
-        if target:
-            with open(target, "a") as handle:
-                handle.write(line)
-        print(line, end="")
+        cli_args.github_output(args.github_output, pins.newer_vllm(loaded, args.index_url) or "")
     return 0
 
 
