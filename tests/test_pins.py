@@ -3,8 +3,9 @@
 The index holds vLLM 0.13.0 and FlashInfer 0.5.3 (downloaded once into .cache/); `pins
 try` installs that vLLM (its dependencies from PyPI) and judges a line with its own
 parser and envs. In a copy of the checkout whose current line is written in vLLM 0.10.2's
-names, `pins try 0.13.0 --promote` carries the settings across with the rename table and
-moves the pin with no hand edit; a setting with no mapping stops it.
+names on CUDA 12.8 (vLLM 0.13.0's torch is a CUDA 12.8 build), `pins try 0.13.0 --promote`
+carries the settings across with the rename table and moves the pin with no hand edit;
+a setting with no mapping stops it.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from tests.conftest import copy_checkout, run_build
 
 WHEELS = {"vllm": "vllm==0.13.0", "flashinfer-python": "flashinfer-python==0.5.3"}
 OLD_CURRENT = """\
-    base_image: nvidia/cuda:13.0.2-base-ubuntu24.04
+    base_image: nvidia/cuda:12.8.1-devel-ubuntu24.04
     stack:
       vllm: "0.10.2"
-      cuda: "13.0"
-      cuda_home: pip
+      cuda: "12.8"
+      cuda_home: base
     gpu:
-      driver_min: "580.65.06"
+      driver_min: "570.26"
     serve:
       # written for vLLM 0.10.2
       config:

@@ -73,3 +73,15 @@ def required_version(python: Python, package: str) -> str | None:
     out = subprocess.run([*python, "-c", code, package.lower()], capture_output=True, text=True,
                          check=True).stdout.strip()
     return out or None
+
+
+def cuda_runtime(python: Python) -> str | None:
+    """The CUDA runtime the installed torch is built on (major.minor), from the runtime wheel's version."""
+    code = ("import importlib.metadata as m\n"
+            "for name in ('nvidia-cuda-runtime', 'nvidia-cuda-runtime-cu12', 'nvidia-cuda-runtime-cu13'):\n"
+            "    try:\n"
+            "        print('.'.join(m.version(name).split('.')[:2])); break\n"
+            "    except m.PackageNotFoundError:\n"
+            "        pass\n")
+    out = subprocess.run([*python, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    return out or None

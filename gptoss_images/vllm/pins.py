@@ -137,6 +137,11 @@ def try_candidate(profiles_dir: Path, line: str, version: str, index_url: str | 
     old = max((p.stack.vllm for p in members), key=vllm_api.version_key)
     python = install.ensure(version, index_url, extra_index_url)
     trial = Trial(line, old, version, [p.name for p in members], record=record.read(python))
+    runtime = install.cuda_runtime(python)
+    for cuda in sorted({p.stack.cuda for p in members if p.stack.source == "pypi" and p.stack.cuda}):
+        if runtime and runtime != cuda:
+            trial.problems.append(f"vLLM {version}'s torch runs on CUDA {runtime}; the line is built for CUDA "
+                                  f"{cuda} (stack.cuda, its base image and CUDA pins): move those by hand first")
     packages = {pin.partition("==")[0].lower() for p in members for pin in p.stack.packages}
     follow = {name: v for name in packages if (v := install.required_version(python, name))}
     with tempfile.TemporaryDirectory() as tmp:
