@@ -59,7 +59,7 @@ def test_bad_inputs_are_one_clear_line(client, h100):
     assert invalid.returncode == 2 and "not a valid image repository" in invalid.stderr
     unreachable = run_build("push", "h100", "--registry", "127.0.0.1:9/gptoss", "--repo", REPO_NAME)
     assert unreachable.returncode == 1 and "Traceback" not in unreachable.stderr
-    assert "error: push of 127.0.0.1:9/gptoss:gptoss-h100-vllm0.10.2-" in unreachable.stderr
+    assert "error: push of 127.0.0.1:9/gptoss:gptoss-h100-vllm0.33.0-" in unreachable.stderr
     assert "connection refused" in unreachable.stderr
     assert not [t for i in client.images.list() for t in i.tags if t.startswith("127.0.0.1:9/")]  # nothing tagged
 
@@ -130,7 +130,8 @@ def test_make_nightly_from_a_clean_clone(client, h100, h200, mi300x, registry, c
     assert "no GPU on this machine: no GPU check; publishing without it" in done.stdout
     for profile in ("h100", "h200", "mi300x"):
         row = next(line for line in done.stdout.splitlines() if line.startswith(f"| {profile} |"))
-        assert f"| not run | published {target}:gptoss-{profile} |" in row
+        assert "| not run |" in row and row.endswith(f"| published {target}:gptoss-{profile} |")
+        assert " packages, vllm 0.33.0 |" in row  # the SBOM's summary
         image = json.loads((results_dir / f"{profile}.json").read_text())
         assert client.images.get_registry_data(image["floating"]).id == image["digest"]
     for image in client.images.list(name=NIGHTLY_REPO):
