@@ -114,7 +114,7 @@ class Trial:
     profiles: list[str]
     changes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    """Settings the candidate refuses with no known mapping (its record, its envs.py)."""
+    """What stops the candidate: settings it refuses with no known mapping (its record, its envs.py), a CUDA change."""
     rejected: dict[str, list[str]] = field(default_factory=dict)
     """Per profile, what the candidate's own parser refuses."""
     files: dict[str, bytes] = field(default_factory=dict)
@@ -194,7 +194,7 @@ def report(trial: Trial) -> str:
     if trial.changes:
         lines += ["Carried across:", ""] + [f"- {change}" for change in trial.changes] + [""]
     if trial.problems:
-        lines += ["Settings with no known mapping to this release:", ""]
+        lines += ["What stops it (settings with no known mapping; changes to make by hand):", ""]
         lines += [f"- {problem}" for problem in trial.problems] + [""]
     for profile, rejected in sorted(trial.rejected.items()):
         lines += [f"- {profile}: " + ("accepted" if not rejected else "REJECTED: " + "; ".join(rejected))]
