@@ -211,3 +211,14 @@ def _tree_hash(root: Path) -> str:
         if path.is_file():
             digest.update(str(path).encode() + path.read_bytes() + str(path.stat().st_mtime_ns).encode())
     return digest.hexdigest()
+
+
+def test_every_command_of_every_line_is_planned():
+    """The matrix the pinned parsers judge (test_vllm_real.py, pins try): every profile x model x scenario x TP x
+    tools x option choice the launcher accepts, with each option's model restrictions."""
+    from gptoss_images.vllm import matrix
+
+    commands = matrix.commands(list(catalog.load().values()))
+    ids = [c["id"] for c in commands]
+    assert len(ids) == len(set(ids)) > 4000
+    assert not [i for i in ids if "gpt-oss-20b" in i and "'eagle3'" in i]

@@ -9,8 +9,9 @@ import subprocess
 import docker
 import pytest
 
-from gptoss_images.image import sbom
+from gptoss_images.image import build, sbom
 from gptoss_images.publish import artifacts
+from gptoss_images.publish.registry import push as registry_push
 from tests.conftest import REPO, run_build
 from tests.images import REPO_NAME, ROCM_STANDIN
 
@@ -117,10 +118,16 @@ def test_promote_moves_only_green_profiles(client, h200, registry, tmp_path):
 
 
 def test_make_nightly_from_a_clean_clone(client, h100, h200, mi300x, registry, ca_bundle, tmp_path):
+    """The nightly's commands from a clean clone; its stack job finds the current line's stack in the
+    registry (this session's, pushed there under the nightly's name) and pulls it instead of building."""
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
     results_dir = tmp_path / "results"
     target = f"{registry}/nightly"
+    stack = next(tag for image in client.images.list(name=f"{REPO_NAME}-stack") for tag in image.tags
+                 if ":cuda-current-" in tag)
+    shared = build.remote_stack(target, stack)
+    registry_push(client, client.images.get(stack).id, [shared], quiet=True)
     done = subprocess.run(
         ["make", "-C", str(clone), "nightly", "NIGHTLY_SETUP=bases", "NIGHTLY_PROFILES=h100 h200 mi300x",
          f"NIGHTLY_REGISTRY={target}", f"NIGHTLY_RESULTS={results_dir}", f"NIGHTLY_CA_BUNDLE={ca_bundle}",
@@ -128,6 +135,7 @@ def test_make_nightly_from_a_clean_clone(client, h100, h200, mi300x, registry, c
         capture_output=True, text=True, timeout=3000)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "no GPU on this machine: no GPU check; publishing without it" in done.stdout
+    assert f"[stack cuda-current] {shared} is in the registry already" in done.stdout
     for profile in ("h100", "h200", "mi300x"):
         row = next(line for line in done.stdout.splitlines() if line.startswith(f"| {profile} |"))
         assert "| not run |" in row and row.endswith(f"| published {target}:gptoss-{profile} |")
