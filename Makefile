@@ -47,7 +47,7 @@ validate: ## validate every profile
 
 lint: ## ruff, hadolint on every Dockerfile, render --check
 	$(PYTHON) -m ruff check gptoss_images tests build.py bench
-	hadolint docker/*/Dockerfile docker/stacks/*/Dockerfile
+	hadolint docker/*/Dockerfile docker/stacks/*/Dockerfile docker/family/*/Dockerfile
 	$(BUILD) render --check
 
 test: setup ## the whole suite: real Docker builds, the pinned vLLM's parser, a real registry
