@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,22 @@ def test_every_command_of_every_line_is_planned():
     ids = [c["id"] for c in commands]
     assert len(ids) == len(set(ids)) > 4000
     assert not [i for i in ids if "gpt-oss-20b" in i and "'eagle3'" in i]
+
+
+def test_the_readme_table_of_lines_is_true():
+    """Each row of the README's lines table says what the profiles of that family and line say."""
+    rows = [line.split(" | ") for line in (REPO / "README.md").read_text().splitlines()
+            if line.startswith(("| current (", "| cu128 (", "| preview ("))]
+    assert len(rows) == 4
+    for row in rows:
+        line, family = row[0].removeprefix("| ").split(" (")
+        family = {"NVIDIA)": "cuda", "AMD)": "rocm"}[family]
+        members = [p for p in catalog.load().values() if p.family == family and p.line == line]
+        assert members, row
+        assert {p.stack.vllm for p in members} == {row[2].split()[0].rstrip(",").removesuffix("'s")}, row
+        bases = {p.base_image for p in members}
+        written = row[5].strip(" |`")
+        assert all(re.fullmatch(written.replace("*", ".*"), b) for b in bases), (written, bases)
+        if family == "cuda":
+            assert {p.stack.cuda for p in members} == {row[3].split()[1]}, row
+            assert {p.gpu.driver_min for p in members} == {row[4]}, row
