@@ -76,5 +76,5 @@ demo: setup ## on this machine: build and smoke-test the h100 image, then run it
 	docker run --rm gptoss-images:gptoss-h100 --dry-run --scenario max-throughput
 	-docker run --rm gptoss-images:gptoss-h100 --check
 
-bench: bases ## build benchmark against the floor: cold, rebuild, sibling, push, size, render, launcher
+bench: bases ## before/after in one run: cold push, pull and build, the line's CPU, layer sizes; render, launcher
 	$(PYTHON) bench/run.py
