@@ -67,7 +67,9 @@ def ca_bundle(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def base(client) -> str:
+def base(client, remove_test_tags) -> str:
+    """The stand-in bases. Every image fixture builds on this one, so the clean-up that `remove_test_tags` does
+    at the end of the session runs after every image fixture has removed its own tags."""
     subprocess.run([str(REPO / "scripts" / "test-bases.sh")], check=True)
     return BASE
 
