@@ -177,11 +177,11 @@ def cmd_gpu_test(args: argparse.Namespace) -> int:
 def cmd_stacks(args: argparse.Namespace) -> int:
     """Each stack image: the local one, the registry's, or built; with --registry, pushed there for the
     nightly's image jobs to pull instead of building it."""
-    all_stacks = outputs.stacks_of(catalog.load(args.profiles_dir))
+    loaded = catalog.load(args.profiles_dir)
+    all_stacks = outputs.stacks_of(loaded)
     if args.github_output:
         cli_args.github_output(args.github_output, json.dumps([s.name for s in all_stacks]))
         return 0
-    loaded = catalog.load(args.profiles_dir)
     by_name = {s.name: s for s in all_stacks}
     wanted: dict[str, Stack] = {}
     for name in args.stacks or list(by_name):
