@@ -231,11 +231,16 @@ def _choices(profile: dict, values: dict, model: str) -> dict[str, dict]:
         where = f"GPTOSS_{name.upper().replace('-', '_')}/--{name}={choice!r}"
         if choice not in option["choices"]:
             raise BadInput(f"{where}: unknown choice; allowed: {', '.join(option['choices'])}")
-        models = option["choices"][choice].get("models") or []
-        if models and model not in models:
-            raise BadInput(f"{where}: for {', '.join(models)} only, not {model}")
+        if not serves(option["choices"][choice], model):
+            raise BadInput(f"{where}: for {', '.join(option['choices'][choice]['models'])} only, not {model}")
         chosen[name] = option["choices"][choice]
     return chosen
+
+
+def serves(choice: dict, model: str) -> bool:
+    """Whether an option's choice applies to `model` (a choice may name the only models it is for)."""
+    models = choice.get("models") or []
+    return not models or model in models
 
 
 def _environment(profile: dict, values: dict, environ: Mapping[str, str], chosen: dict[str, dict]

@@ -27,8 +27,7 @@ def plans(profile: Profile, records: Path = vllm_api.RECORDS) -> Iterator[tuple[
     for model, spec in profile.models.items():
         for scenario, tp, tools, chosen in itertools.product(profile.serve.scenarios, [None, *spec.tp], TOOLS,
                                                              itertools.product(*options)):
-            if any(profile.options[name].choices[choice].models and model not in
-                   profile.options[name].choices[choice].models for name, choice in chosen):
+            if not all(planner.serves(data["options"][name]["choices"][choice], model) for name, choice in chosen):
                 continue  # a choice for other models only (EAGLE3's draft is 120b's)
             values = {"model": model, "scenario": scenario, **tools, **dict(chosen)}
             if tp is not None:
