@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from gptoss_images.launcher import checks, download, gpus, health, inputs, select, vllm_api
@@ -18,8 +19,20 @@ from gptoss_images.launcher import plan as planner
 from gptoss_images.launcher import profile as profile_file
 from gptoss_images.launcher.inputs import BadInput
 
-TOOLS = ("gptoss-bench", "gptoss-eval")
+SELF_TEST = "gptoss-self-test"
+TOOLS = ("gptoss-bench", "gptoss-eval", SELF_TEST)
 """The image's other commands: `docker run IMAGE gptoss-bench ...` runs them instead of serving."""
+
+
+@dataclass
+class Resolved:
+    """What the user's options and the machine make of the profile: the plan and how to run it."""
+
+    profile: dict[str, Any]
+    api: vllm_api.Api
+    ns: argparse.Namespace
+    plan: planner.Plan
+    skip: set[str]
 
 
 class Parser(argparse.ArgumentParser):
@@ -43,6 +56,9 @@ examples ({devices} gives the container this vendor's GPUs):
                                            check GPUs, memory, driver, /dev/shm, cache, vocabulary
   docker run --rm -v gptoss-cache:/cache IMAGE --download
                                            fill the cache volume with the weights, then exit
+  docker run --rm {devices} --ipc=host IMAGE --self-test
+                                           serve a synthetic gpt-oss with this command on these GPUs, no
+                                           weights: every endpoint, metrics, a short benchmark, start-up times
   docker run --rm {devices} IMAGE --list-profiles [--json]
                                            every profile x model x TP: does it fit this machine?
   docker exec SERVER gptoss-bench          the recipe's benchmark against this server (see gptoss-bench --help)
@@ -77,6 +93,9 @@ def make_parser(profile: dict[str, Any]) -> argparse.ArgumentParser:
     parser.add_argument("--download", action="store_true",
                         help="download the model (and a speculative draft model) into the cache and exit; "
                              "with --dry-run, print the commands")
+    parser.add_argument("--self-test", action="store_true",
+                        help="prove on this machine's GPUs, without weights, that this image serves: a synthetic "
+                             "gpt-oss, every endpoint, a short benchmark (gptoss-self-test --help)")
     parser.add_argument("--health", action="store_true",
                         help="exit 0 if vLLM's /health answers on GPTOSS_PORT (the image's HEALTHCHECK)")
     inputs.add_options(parser, list(profile["options"]))
@@ -88,31 +107,20 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ
     if argv and argv[0] in TOOLS:  # docker run IMAGE gptoss-bench ...: the entrypoint hands over
-        try:
-            execvpe(argv[0], argv, dict(environ))
-        except FileNotFoundError:
-            print(f"gptoss-serve: error: {argv[0]} not found on PATH", file=sys.stderr)
-            return 127
+        return _hand_over(argv, environ, execvpe)
     if "--health" in argv:
         return health.probe()
     machine = machine or checks.Machine()
     if "--list-profiles" in argv:
         return _list_profiles(argv, environ, machine)
+    if "--self-test" in argv:  # gptoss-self-test resolves the same options and serves a synthetic model
+        return _hand_over([SELF_TEST, *(a for a in argv if a != "--self-test")], environ, execvpe)
     try:
-        profile = profile_file.load(argv, environ, lambda vendor: machine.gpus(vendor)[0])
-        api = vllm_api.load(profile["stack"]["vllm"])
-        if api is None:
-            raise BadInput(f"no record of what vLLM {profile['stack']['vllm']} accepts in {vllm_api.RECORDS}: "
-                           "the image is incomplete; rebuild it")
-        ns, words = make_parser(profile).parse_known_args(argv)
-        extra = vllm_api.parse(api, words, secret=inputs.SECRET)
-        values, extra = inputs.collect(ns, environ, list(profile["options"]), extra)
-        _refuse_empty_key(environ)
-        plan = planner.build(profile, values, extra, environ, api, vllm_api.behaviour(api.version))
-        skip = _skip_list(values.get("skip-checks", ""))
+        resolved = resolve(argv, environ, machine)
     except (BadInput, vllm_api.Rejected) as exc:
         print(f"gptoss-serve: error: {inputs.one_line(_redact(str(exc), argv, environ))}", file=sys.stderr)
         return 2
+    profile, api, ns, plan, skip = resolved.profile, resolved.api, resolved.ns, resolved.plan, resolved.skip
     for warning in _lookalikes(api, environ):
         print(f"gptoss-serve: warning: {inputs.one_line(warning)}", file=sys.stderr)
     for note in plan.notes:
@@ -143,6 +151,36 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         execvpe(plan.argv[0], plan.argv, env)
     except FileNotFoundError:
         print(f"gptoss-serve: error: {plan.argv[0]} not found on PATH", file=sys.stderr)
+        return 127
+    return 0
+
+
+def resolve(argv: list[str], environ: Mapping[str, str], machine: checks.Machine,
+            extend: Callable[[argparse.ArgumentParser], None] | None = None) -> Resolved:
+    """The profile, the record of its vLLM, the options and the plan; raises BadInput or Rejected.
+    `extend` adds a caller's own options (gptoss-self-test's) to the launcher's."""
+    profile = profile_file.load(argv, environ, lambda vendor: machine.gpus(vendor)[0])
+    api = vllm_api.load(profile["stack"]["vllm"])
+    if api is None:
+        raise BadInput(f"no record of what vLLM {profile['stack']['vllm']} accepts in {vllm_api.RECORDS}: "
+                       "the image is incomplete; rebuild it")
+    parser = make_parser(profile)
+    if extend:
+        extend(parser)
+    ns, words = parser.parse_known_args(argv)
+    extra = vllm_api.parse(api, words, secret=inputs.SECRET)
+    values, extra = inputs.collect(ns, environ, list(profile["options"]), extra)
+    _refuse_empty_key(environ)
+    plan = planner.build(profile, values, extra, environ, api, vllm_api.behaviour(api.version))
+    return Resolved(profile, api, ns, plan, _skip_list(values.get("skip-checks", "")))
+
+
+def _hand_over(argv: list[str], environ: Mapping[str, str], execvpe: Callable[..., Any]) -> int:
+    """Become one of the image's other commands."""
+    try:
+        execvpe(argv[0], argv, dict(environ))
+    except FileNotFoundError:
+        print(f"gptoss-serve: error: {argv[0]} not found on PATH", file=sys.stderr)
         return 127
     return 0
 

@@ -14,6 +14,10 @@ CACHE = "/cache"
 USER, UID, GID = "gptoss", 1001, 0
 """The image's non-root user; any UID works as long as its group is 0."""
 HEALTH_PATH = "/health"
+QUEUE_METRIC = "vllm:num_requests_waiting"
+"""Requests waiting for a slot: what the deploy files autoscale on."""
+METRICS_READ = (QUEUE_METRIC,)
+"""The Prometheus metrics of vLLM's that this project reads (the self-test checks that they are exported)."""
 HEALTH_INTERVAL_S, HEALTH_TIMEOUT_S, HEALTH_RETRIES = 30, 10, 3
 START_PERIOD_S = 3600
 """A first start downloads 13 to 65 GB of weights and compiles: an hour before health counts."""

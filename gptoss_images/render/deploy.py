@@ -20,7 +20,7 @@ from gptoss_images.render import naming
 from gptoss_images.render.jinja import env
 from gptoss_images.render.tree import Files
 
-QUEUE_METRIC = "vllm:num_requests_waiting"
+QUEUE_METRIC = runtime.QUEUE_METRIC
 HPA_METRIC = "vllm_num_requests_waiting"
 """The queue metric as prometheus-adapter serves it (a name without the colon)."""
 QUEUE_TARGET = 4

@@ -1,0 +1,324 @@
+"""gptoss-self-test: prove on this machine's GPUs, without weights, that the image's exact command serves.
+
+It writes a synthetic gpt-oss (the real architecture and MXFP4 checkpoint format at a
+tiny size, seeded: the same bytes every time) and its tokenizer into the cache, starts
+vLLM with the command `gptoss-serve --dry-run` prints for the same options (only the
+model path and the served name changed), waits for /health, then asks every endpoint,
+reads the metrics, runs a short `vllm bench serve` at the scenario's concurrency and
+reads the start-up phases from vLLM's log. Each check prints one line, as `--check`
+does; the report is written as JSON beside vLLM's log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from gptoss_images.launcher import caches, checks, inputs, runtime, vllm_api
+from gptoss_images.launcher import main as launcher
+from gptoss_images.launcher import profile as profile_file
+from gptoss_images.launcher.checks import Result
+from gptoss_images.launcher.inputs import BadInput
+from gptoss_images.measure import bench, common, probes, startup
+
+PROG = "gptoss-self-test"
+ROOT = Path(__file__).resolve().parents[2]
+"""The folder that holds gptoss_images, for the model writer's interpreter."""
+VOCAB = "o200k_base.tiktoken"
+SKIPPED = {"model": "the synthetic model needs no weights in the cache"}
+"""Machine checks that do not apply to a synthetic model, and why."""
+UNSERVABLE = {"speculative-config": "speculative decoding needs its draft model's weights ({model})"}
+"""Settings a synthetic model cannot serve: left out of the command, reported as skipped."""
+
+EXAMPLES = """\
+examples:
+  docker run --rm --gpus all --ipc=host -v gptoss-cache:/cache IMAGE --self-test
+  docker run --rm --gpus all --ipc=host IMAGE --self-test --scenario max-throughput --function-calling
+  docker run --rm --gpus all --ipc=host IMAGE --self-test --model openai/gpt-oss-120b --json
+
+It takes the options gptoss-serve takes (scenario, model, TP, hardware options, extra vLLM
+flags) and serves what they plan. The synthetic model has gpt-oss-20b's architecture (120b's
+expert count with --model openai/gpt-oss-120b) at hidden size 1,024 and two layers, so
+it proves that the image's vLLM, kernels and settings serve on these GPUs; speed and
+accuracy need the real weights (gptoss-bench, gptoss-eval).
+exit codes: 0 every check passed, 1 a check failed, 2 bad input, 3 a machine check failed.
+"""
+
+
+def options(parser: argparse.ArgumentParser) -> None:
+    """gptoss-self-test's own options, beside gptoss-serve's."""
+    group = parser.add_argument_group("self-test")
+    group.add_argument("--report-dir", metavar="DIR", help="where the report and vLLM's log go "
+                                                           "(default <cache>/self-test)")
+    group.add_argument("--bench-prompts", type=inputs.integer(1, 1_000_000), metavar="N",
+                       help="requests of the short benchmark (default: the scenario's concurrency, one wave)")
+    group.add_argument("--bench-output-len", type=inputs.integer(1, 100_000), default=256, metavar="N",
+                       help="output tokens per benchmark request (default 256; prompts are the recipe's 1024)")
+    group.add_argument("--health-timeout", type=inputs.integer(10, 7200), default=1800, metavar="S",
+                       help="seconds to wait for /health (default 1800)")
+    group.add_argument("--size", choices=["tiny", "full"], default="tiny",
+                       help="the synthetic model's size: tiny (default) or full (the real shapes, 13-65 GB)")
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None,
+         machine: checks.Machine | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    environ = dict(os.environ if environ is None else environ)
+    machine = machine or checks.Machine()
+    if "-h" in argv or "--help" in argv:
+        return _help(argv, environ, machine)
+    try:
+        resolved = launcher.resolve(argv, _with_model(argv, environ), machine, options)
+        argv_, env, skipped = command(resolved, environ)
+        vocab = _vocab(env, environ)
+    except (BadInput, vllm_api.Rejected) as exc:
+        return common.fail(PROG, str(exc))
+    profile, plan, ns = resolved.profile, resolved.plan, resolved.ns
+    machine_checks = [Result("skip", r.name, SKIPPED[r.name]) if r.name in SKIPPED else r
+                      for r in checks.run(profile, plan, environ, machine)]
+    for result in machine_checks:
+        print(result, flush=True)
+    failed = [r.name for r in machine_checks if r.status == "fail" and r.name not in resolved.skip]
+    if failed and "all" not in resolved.skip:
+        print(f"{PROG}: error: machine check failed: {', '.join(failed)}", file=sys.stderr)
+        return 3
+    folder = Path(ns.report_dir or os.path.join(caches.root(environ)[0], "self-test"))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return common.fail(PROG, f"--report-dir {str(folder)!r}: cannot create it ({exc.strerror})")
+    stamp = f"{profile['name']}-{plan.scenario}-{time.strftime('%Y%m%d-%H%M%S')}"
+    report = Report(profile, plan, argv_, env, folder / f"self-test-{stamp}.json", folder / f"vllm-{stamp}.log")
+    report.results += machine_checks + skipped
+    model_dir = Path(caches.root(environ)[0], "self-test", "model")
+    if report.record(_write_model(model_dir, vocab, plan, ns.size, env)).status == "pass":
+        serve(report, model_dir, ns, environ)
+    report.save()
+    print(f"{PROG}: {report.verdict()}; report {report.path}, vLLM's log {report.log}", file=sys.stderr)
+    if ns.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    return 0 if report.passed else 1
+
+
+def command(resolved: launcher.Resolved, environ: Mapping[str, str]) -> tuple[list[str], dict[str, str], list[Result]]:
+    """The served command with the model path left as MODEL and the served name set, its environment,
+    and the settings left out (a skip line each)."""
+    plan = resolved.plan
+    skipped, settings = [], {}
+    for key, value in plan.settings.items():
+        why = UNSERVABLE.get(vllm_api.resolve(resolved.api, f"--{key}")[0])
+        if why:
+            skipped.append(Result("skip", key, why.format(**(value if isinstance(value, dict) else {}))))
+        else:
+            settings[key] = value
+    settings.setdefault("served-model-name", plan.model)
+    argv = ["vllm", "serve", "MODEL", "--tensor-parallel-size", str(plan.tp)]
+    for key, value in settings.items():
+        argv += vllm_api.argv_of(key, value)
+    env = {k: v for k, v in environ.items() if k not in plan.unset} | plan.env
+    return argv, env, skipped
+
+
+class Report:
+    """The self-test's lines as they come, and the JSON report they make."""
+
+    def __init__(self, profile: dict, plan: Any, argv: list[str], env: dict[str, str], path: Path, log: Path) -> None:
+        self.profile, self.plan, self.argv, self.env, self.path, self.log = profile, plan, argv, env, path, log
+        self.results: list[Result] = []
+        self.seconds: dict[str, float] = {}
+        self.phases: dict[str, float] = {}
+        self.bench: dict[str, Any] = {}
+        self.started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    def record(self, result: Result, seconds: float | None = None) -> Result:
+        self.results.append(result)
+        if seconds is not None:
+            self.seconds[result.name] = round(seconds, 3)
+        print(result, flush=True)
+        return result
+
+    @property
+    def passed(self) -> bool:
+        return all(r.status in ("pass", "warn", "skip") for r in self.results)
+
+    def verdict(self) -> str:
+        failed = [r.name for r in self.results if r.status == "fail"]
+        return "every check passed" if not failed else f"failed: {', '.join(failed)}"
+
+    def as_dict(self) -> dict[str, Any]:
+        shown = {k: "<hidden>" if k in self.plan.secrets else v for k, v in self.plan.env.items()}
+        return {"profile": self.profile["name"], "vllm": self.profile["stack"]["vllm"], "scenario": self.plan.scenario,
+                "model": self.plan.model, "tensor_parallel_size": self.plan.tp, "started": self.started,
+                "argv": self.argv, "env": shown, "passed": self.passed,
+                "checks": [{"name": r.name, "status": r.status, "message": r.message,
+                            **({"seconds": self.seconds[r.name]} if r.name in self.seconds else {})}
+                           for r in self.results],
+                "startup": self.phases, "bench": self.bench}
+
+    def save(self) -> None:
+        partial = self.path.with_name(self.path.name + ".partial")
+        partial.write_text(json.dumps(self.as_dict(), indent=2) + "\n")
+        partial.rename(self.path)
+
+
+def serve(report: Report, model_dir: Path, ns: argparse.Namespace, environ: Mapping[str, str]) -> None:
+    """Start vLLM on the synthetic model, probe it, benchmark it, stop it."""
+    argv = [str(model_dir) if word == "MODEL" else word for word in report.argv]
+    report.argv = argv
+    port = int(report.plan.settings.get("port", runtime.PORT))
+    server = probes.Server(f"http://127.0.0.1:{port}", str(report.plan.settings.get("served-model-name",
+                                                                                     report.plan.model)),
+                           common.api_key(environ))
+    print(f"{PROG}: {' '.join(map(shlex.quote, argv))}", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    with report.log.open("w") as log:
+        try:
+            process = subprocess.Popen(argv, env=report.env, stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        except FileNotFoundError:
+            report.record(Result("fail", "start", f"{argv[0]} not found on PATH"))
+            return
+        try:
+            healthy = _wait_healthy(process, port, ns.health_timeout, started)
+            report.phases = startup.phases(report.log.read_text(errors="replace"))
+            if healthy is None:
+                report.record(Result("fail", "start", _why_not(process, report.log, ns.health_timeout)))
+                return
+            report.phases["healthy_s"] = round(healthy, 1)
+            report.record(Result("pass", "start", startup.describe(report.phases)), healthy)
+            for name, probe in probes.PROBES.items():
+                if name == "tools" and "tool-call-parser" not in report.plan.settings:
+                    report.record(Result("skip", name, "function calling is off in this command "
+                                                       "(GPTOSS_FUNCTION_CALLING=1 or --function-calling)"))
+                    continue
+                report.record(*probes.run(name, lambda p=probe: p(server)))
+            wanted = list(runtime.METRICS_READ)
+            declared = sorted(vllm_api.metric_names(report.profile["stack"]["vllm"]) or [])
+            report.record(*probes.run("metrics", lambda: probes.metrics(server, wanted, declared)))
+            report.record(*_bench(report, server, model_dir, ns))
+        finally:
+            _stop(process)
+
+
+def _bench(report: Report, server: probes.Server, model_dir: Path, ns: argparse.Namespace) -> tuple[Result, float]:
+    """A short `vllm bench serve`: the recipe's random prompts, --ignore-eos, the scenario's concurrency."""
+    slots = bench.concurrency(report.profile, report.plan)
+    prompts = ns.bench_prompts or slots
+    name = report.path.stem.replace("self-test-", "bench-")
+    argv = bench.command(server.url, server.model, str(model_dir), slots, prompts, bench.INPUT_LEN,
+                         ns.bench_output_len, str(report.path.parent), f"{name}.json", 0)
+    env = report.env | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    if server.key:
+        env["OPENAI_API_KEY"] = server.key
+    print(f"{PROG}: {' '.join(map(shlex.quote, argv))}", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    with report.log.with_name(f"{name}.log").open("w") as log:
+        done = subprocess.run(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    seconds = time.monotonic() - started
+    path = report.path.parent / f"{name}.json"
+    if done.returncode != 0 or not path.is_file():
+        return Result("fail", "bench", f"vllm bench serve exited {done.returncode} (see {log.name})"), seconds
+    kept = bench.summary(json.loads(path.read_text()), report.plan.tp, report.profile["name"], report.plan)
+    report.bench = kept
+    line = (f"{kept['completed']} of {kept['num_prompts']} requests at concurrency {slots}, "
+            f"{kept['output_throughput']:.0f} output tok/s, median TTFT {kept['median_ttft_ms']:.0f} ms, "
+            f"TPOT {kept['median_tpot_ms']:.1f} ms")
+    return Result("pass" if kept["failed"] == 0 else "fail", "bench", line), seconds
+
+
+def _wait_healthy(process: subprocess.Popen, port: int, timeout: float, started: float) -> float | None:
+    """Seconds from the start to /health answering 200; None if vLLM exits or the time runs out."""
+    shown = 0.0
+    while time.monotonic() - started < timeout:
+        if process.poll() is not None:
+            return None
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{runtime.HEALTH_PATH}", timeout=5) as answer:
+                if answer.status == 200:
+                    return time.monotonic() - started
+        except (urllib.error.URLError, OSError, ValueError):
+            pass
+        if time.monotonic() - shown >= 30:
+            shown = time.monotonic()
+            print(f"{PROG}: waiting for /health ({shown - started:.0f} s)", file=sys.stderr, flush=True)
+        time.sleep(1)
+    return None
+
+
+def _why_not(process: subprocess.Popen, log: Path, timeout: float) -> str:
+    tail = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-3:]
+    if process.poll() is None:
+        return f"/health did not answer within {timeout:.0f} s; vLLM's last lines: {' | '.join(tail)}"
+    return f"vLLM exited with code {process.returncode} before /health answered: {' | '.join(tail)}"
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM to vLLM's process group (its engine and workers), SIGKILL after a minute."""
+    if process.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, 60), (signal.SIGKILL, 30)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _write_model(folder: Path, vocab: Path, plan: Any, size: str, env: Mapping[str, str]) -> Result:
+    """The synthetic model and tokenizer, written by the image's own Python (torch, safetensors, tiktoken)."""
+    like = "120b" if "-120b" in plan.model else "20b"
+    argv = [sys.executable, "-m", "gptoss_images.measure.synthetic", str(folder), "--vocab", str(vocab),
+            "--like", like, "--size", size]
+    started = time.monotonic()
+    done = subprocess.run(argv, env=dict(env) | {"PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
+    seconds = time.monotonic() - started
+    if done.returncode != 0:
+        tail = " | ".join(done.stderr.strip().splitlines()[-2:])
+        return Result("fail", "synthetic", f"writing the synthetic model failed: {tail}")
+    size_mib = sum(f.stat().st_size for f in folder.iterdir()) / 2**20
+    return Result("pass", "synthetic", f"gpt-oss-{like} architecture, {size}: {size_mib:.0f} MiB in {folder} "
+                                       f"({seconds:.1f} s)")
+
+
+def _vocab(env: Mapping[str, str], environ: Mapping[str, str]) -> Path:
+    base = env.get("TIKTOKEN_ENCODINGS_BASE") or environ.get("TIKTOKEN_ENCODINGS_BASE")
+    path = Path(base or "/opt/gptoss/tiktoken", VOCAB)
+    if not path.is_file():
+        raise BadInput(f"TIKTOKEN_ENCODINGS_BASE: no {VOCAB} in {path.parent}, which the synthetic model's "
+                       "tokenizer is built from; this image does not bake harmony's vocabulary: rebuild it")
+    return path
+
+
+def _with_model(argv: list[str], environ: dict[str, str]) -> dict[str, str]:
+    """The environment with the model the synthetic one stands in for: the user's, else the profile's 20b."""
+    if "GPTOSS_MODEL" in environ or any(a == "--model" or a.startswith("--model=") for a in argv):
+        return environ
+    return environ | {"GPTOSS_MODEL": "openai/gpt-oss-20b"}
+
+
+def _help(argv: list[str], environ: dict[str, str], machine: checks.Machine) -> int:
+    try:
+        profile = profile_file.load(argv, environ, lambda vendor: machine.gpus(vendor)[0])
+    except BadInput as exc:
+        return common.fail(PROG, str(exc))
+    parser = launcher.make_parser(profile)
+    options(parser)
+    parser.prog, parser.description, parser.epilog = PROG, __doc__.split("\n\n", 1)[1], EXAMPLES
+    parser.print_help()
+    return 0
+
