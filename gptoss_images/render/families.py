@@ -36,8 +36,6 @@ def group(loaded: dict[str, Profile], all_stacks: list[Stack]) -> list[Family]:
     by_parent: dict[tuple[str, str, str], list[Profile]] = {}
     for p in loaded.values():
         stack = stacks.of(p.name, all_stacks)
-        if stack is None and p.harmony.vocab_wheel:
-            continue  # a vocabulary baked per profile: no shared parent to hold it
         by_parent.setdefault((p.family, p.line, stack.name if stack else p.base_image), []).append(p)
     chosen: dict[tuple[str, str], list[Profile]] = {}
     for (family, line, _), members in sorted(by_parent.items()):

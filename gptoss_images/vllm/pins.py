@@ -22,7 +22,7 @@ from gptoss_images.errors import UserError
 from gptoss_images.launcher import vllm_api
 from gptoss_images.profiles import catalog
 from gptoss_images.profiles.schema import Profile
-from gptoss_images.render import tree
+from gptoss_images.render import context, tree
 from gptoss_images.vllm import carry, install, matrix, record
 
 DEFAULT_INDEX = "https://pypi.org/simple"
@@ -177,6 +177,27 @@ def promote(trial: Trial, profiles_dir: Path = catalog.PROFILES_DIR, records: Pa
         written.append(tree.display(profiles_dir / name))
     tree.write_folder(records / trial.new, trial.record)
     return written + [tree.display(records / trial.new)]
+
+
+def carried_profile(profiles_dir: Path, name: str, version: str, records: Path = vllm_api.RECORDS) -> bytes:
+    """Profile `name`'s profile.json with its line's settings carried to vLLM `version` (recorded under
+    `records`) by the rename table and validated against that record: to run it on another release."""
+    loaded = catalog.load(profiles_dir, records)
+    if name not in loaded:
+        raise UserError(f"{name}: no such profile; allowed: {', '.join(loaded)}")
+    profile = loaded[name]
+    api = vllm_api.load(version, records)
+    if api is None:
+        raise UserError(f"vllm-api/{version}: no record of vLLM {version}; first: python build.py pins record "
+                        f"{version}")
+    with tempfile.TemporaryDirectory() as tmp:
+        copied = Path(tmp, "profiles")
+        copied.mkdir()
+        for file in profile.chain:  # its own files only: another profile may not pass on that release
+            shutil.copyfile(profiles_dir / Path(file).name, copied / Path(file).name)
+        carry.carry(copied, profile.line, profile.stack.vllm, version, api, {})
+        carried = catalog.load(copied, records)[name].model_copy(update={"chain": profile.chain})
+    return context.profile_json(carried, f"python build.py pins carry {version} {name}")
 
 
 def _setting(error: str) -> str:
