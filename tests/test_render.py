@@ -65,7 +65,8 @@ def test_vendor_images_hold_every_profile_of_their_line_that_shares_a_parent():
     loaded = catalog.load()
     found = {f.name: [p.name for p in f.members] for f in families.group(loaded, outputs.stacks_of(loaded))}
     assert found == {"cuda": ["a100", "b200", "h100", "h200"], "cuda-cu128": ["a100-cu128", "h100-cu128", "h200-cu128"],
-                     "rocm": ["mi300x", "mi325x", "mi355x", "r9700"], "rocm-preview": ["mi300x-preview", "mi325x-preview"]}
+                     "rocm": ["mi300x", "mi325x", "mi355x", "r9700"],
+                     "rocm-preview": ["mi300x-preview", "mi325x-preview"]}
     text = (REPO / "docker/family/cuda/Dockerfile").read_text()
     assert "COPY docker/h200/profile.json /opt/gptoss/profiles/h200.json" in text and "HEALTHCHECK" in text
 
