@@ -152,10 +152,10 @@ def cuda_vendor(client, h100, ca_bundle):
 @pytest.fixture(scope="session")
 def rocm_standins(client, h100, h100_cu128):
     """Stand-ins for the ROCm bases (images that already hold vLLM: 0.33.0 and 0.10.2), and one whose
-    harmony is broken."""
+    harmony is broken (its package removed)."""
     for line, source in (("current", h100), ("preview", h100_cu128)):
         subprocess.run([str(REPO / "scripts/rocm-standin.sh"), source[0].id, ROCM_STANDINS[line]], check=True)
-    broken = f"FROM {ROCM_STANDIN}\nENV TIKTOKEN_ENCODINGS_BASE=/nonexistent\n"
+    broken = f"FROM {ROCM_STANDIN}\nRUN rm -r /opt/venv/lib/python3*/site-packages/openai_harmony\n"
     client.images.build(fileobj=io.BytesIO(broken.encode()), tag=BROKEN_STANDIN, rm=True)
     yield ROCM_STANDIN, BROKEN_STANDIN
     for tag in (*ROCM_STANDINS.values(), BROKEN_STANDIN):

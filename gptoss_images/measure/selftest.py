@@ -21,7 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,14 +63,23 @@ def options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("self-test")
     group.add_argument("--report-dir", metavar="DIR", help="where the report and vLLM's log go "
                                                            "(default <cache>/self-test)")
-    group.add_argument("--bench-prompts", type=inputs.integer(1, 1_000_000), metavar="N",
+    group.add_argument("--bench-prompts", type=_integer(1, 1_000_000), metavar="N",
                        help="requests of the short benchmark (default: the scenario's concurrency, one wave)")
-    group.add_argument("--bench-output-len", type=inputs.integer(1, 100_000), default=256, metavar="N",
+    group.add_argument("--bench-output-len", type=_integer(1, 100_000), default=256, metavar="N",
                        help="output tokens per benchmark request (default 256; prompts are the recipe's 1024)")
-    group.add_argument("--health-timeout", type=inputs.integer(10, 7200), default=1800, metavar="S",
+    group.add_argument("--health-timeout", type=_integer(10, 7200), default=1800, metavar="S",
                        help="seconds to wait for /health (default 1800)")
     group.add_argument("--size", choices=["tiny", "full"], default="tiny",
                        help="the synthetic model's size: tiny (default) or full (the real shapes, 13-65 GB)")
+
+
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            return inputs.integer(low, high)(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: must be {exc}") from None
+    return parse
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None,
@@ -81,7 +90,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     if "-h" in argv or "--help" in argv:
         return _help(argv, environ, machine)
     try:
-        resolved = launcher.resolve(argv, _with_model(argv, environ), machine, options)
+        resolved = launcher.resolve(argv, with_model(argv, environ), machine, options)
         argv_, env, skipped = command(resolved, environ)
         vocab = _vocab(env, environ)
     except (BadInput, vllm_api.Rejected) as exc:
@@ -321,7 +330,7 @@ def _vocab(env: Mapping[str, str], environ: Mapping[str, str]) -> Path:
     return path
 
 
-def _with_model(argv: list[str], environ: dict[str, str]) -> dict[str, str]:
+def with_model(argv: list[str], environ: dict[str, str]) -> dict[str, str]:
     """The environment with the model the synthetic one stands in for: the user's, else the profile's 20b."""
     if "GPTOSS_MODEL" in environ or any(a == "--model" or a.startswith("--model=") for a in argv):
         return environ
