@@ -104,16 +104,16 @@ def test_promote_moves_only_green_profiles(client, h200, registry, tmp_path):
     result = run_build("promote", "--results", str(tmp_path), "--registry", repo)
     assert result.returncode == 1
     assert "h200     published" in result.stdout
-    assert "a100     not published: GPU check failed" in result.stdout
+    assert "a100     not published: GPU check failed: --check failed: FAIL gpu" in result.stdout
     assert "mi300x   not published: no image was pushed" in result.stdout
     assert client.images.get_registry_data(floating).id == client.images.get_registry_data(immutable).id
     with pytest.raises(docker.errors.APIError):
         client.images.get_registry_data(f"{repo}:gptoss-a100-rc")
     summary = run_build("summary", "--results", str(tmp_path), "--output", str(tmp_path / "summary.md"))
-    assert ("| mi300x | - | - | - | - | not run | - | - | - | - | - | failed: [mi300x] smoke test failed: vocab |"
+    assert ("| mi300x | - | - | - | - | - | not run | - | - | - | - | - | failed: [mi300x] smoke test failed: vocab |"
             in summary.stdout)
-    assert (f"| h200 | sha256:x | 0.00 GB | 1.0 s | - | passed (served) | - | - | - | - | - | published {floating} |"
-            in summary.stdout)
+    assert (f"| h200 | sha256:x | 0.00 GB | 1.0 s | - | - | passed (served) | - | - | - | - | - | published "
+            f"{floating} |" in summary.stdout)
     assert (tmp_path / "summary.md").read_text().startswith("## gptoss-images")
 
 

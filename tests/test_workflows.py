@@ -3,11 +3,13 @@ a make target or build.py command that this suite runs here too."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import re
 import shlex
 import shutil
 import subprocess
+import threading
 
 import pytest
 import yaml
@@ -37,8 +39,10 @@ BUILD_COMMANDS = {
     "promote": "test_publish.py::test_make_nightly_from_a_clean_clone",
     "stacks": "test_publish.py::test_make_nightly_from_a_clean_clone (scripts/nightly.sh)",
     "summary": "test_publish.py::test_make_nightly_from_a_clean_clone",
+    "gpu-runners": "test_gpu_runners_holds_the_profiles_no_online_runner_serves",
 }
-SAMPLE = {"matrix.profile": "h100", "matrix.stack": "cuda-current", "inputs.profiles": "",
+SAMPLE = {"matrix.profile": "h100", "join(fromJSON(needs.plan.outputs.profiles), ' ')": "h100 h200",
+          "matrix.stack": "cuda-current", "inputs.profiles": "",
           "steps.check.outputs.newer": "0.34.0"}
 
 
@@ -61,8 +65,9 @@ def test_workflows_pass_githubs_schema():
 
 @pytest.mark.parametrize("workflow,command", _runs())
 def test_every_run_step_is_a_make_target_or_build_py_command(workflow, command):
-    line = re.sub(r"\$\{\{\s*([\w.]+)\s*\}\}", lambda m: SAMPLE.get(m.group(1), "x"), command.strip())
+    line = re.sub(r"\$\{\{\s*(.+?)\s*\}\}", lambda m: SAMPLE.get(m.group(1), "x"), command.strip())
     words = shlex.split(line.replace('"$REGISTRY_REPO"', "127.0.0.1:5000/gptoss")
+                        .replace('"$GITHUB_REPOSITORY"', "acme/gptoss-images")
                         .replace('"$GITHUB_STEP_SUMMARY"', "/tmp/summary.md"))
     assert "\n" not in command.strip(), f"{workflow}: one command per step"
     if words[0] == "make":
@@ -83,7 +88,8 @@ def test_nightly_shape():
     jobs = nightly["jobs"]
     assert jobs["image"]["strategy"]["fail-fast"] is False
     assert jobs["gpu"]["runs-on"][:2] == ["self-hosted", "gpu"]
-    assert jobs["publish"]["needs"] == ["plan", "image", "gpu"]
+    assert jobs["publish"]["needs"] == ["plan", "image", "runners", "gpu"]
+    assert jobs["gpu"]["strategy"]["matrix"]["profile"] == "${{ fromJSON(needs.runners.outputs.profiles) }}"
     steps = {s.get("name", ""): s for s in jobs["image"]["steps"]}
     release = steps["Build, smoke-test, tag, push the immutable tag"]
     assert release["if"] == "env.PUBLISH == 'true'" and "--hold-floating" in release["run"]
@@ -105,3 +111,52 @@ def test_github_output_lists_the_matrix(tmp_path, monkeypatch):
     assert out.read_text() == f"profiles={json.dumps(ALL)}\n"
     bad = run_build("list", "--github-output", "profiles", "h1000")
     assert bad.returncode == 2 and "unknown profile 'h1000'" in bad.stderr
+
+
+class _Runners(http.server.BaseHTTPRequestHandler):
+    """GitHub's runner list for a repository: h100's runner online, h200's offline, a busy b200 one."""
+
+    RUNNERS = [{"name": "gpu-1", "status": "online", "busy": False,
+                "labels": [{"name": n} for n in ("self-hosted", "Linux", "gpu", "h100")]},
+               {"name": "gpu-2", "status": "offline", "labels": [{"name": n} for n in ("self-hosted", "gpu", "h200")]},
+               {"name": "gpu-3", "status": "online", "busy": True,
+                "labels": [{"name": n} for n in ("self-hosted", "gpu", "b200")]}]
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.headers.get("Authorization") != "Bearer sekrit":
+            self.send_error(401)
+            return
+        page = int(self.path.rsplit("page=", 1)[1])
+        body = json.dumps({"total_count": 3, "runners": self.RUNNERS if page == 1 else []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_gpu_runners_holds_the_profiles_no_online_runner_serves(tmp_path, monkeypatch):
+    """The nightly's runner check against a stand-in of GitHub's API: jobs only where a runner is online,
+    a held result (and so no promotion, and a reason in the summary) for the others."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Runners)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    output = tmp_path / "github-output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    monkeypatch.setenv("RUNNERS_TOKEN", "sekrit")
+    done = run_build("gpu-runners", "h100", "h200", "b200", "a100", "--repository", "acme/gptoss-images",
+                     "--api-url", url, "--results", str(tmp_path / "results"), "--github-output", "gpu_profiles")
+    assert done.returncode == 0, done.stderr
+    assert output.read_text() == 'gpu_profiles=["h100", "b200"]\n'
+    held = {p.name: json.loads(p.read_text()) for p in (tmp_path / "results").glob("*.gpu.json")}
+    assert sorted(held) == ["a100.gpu.json", "h200.gpu.json"]
+    assert held["h200.gpu.json"]["status"] == "not run"
+    assert "no online self-hosted runner labelled self-hosted, gpu, h200" in held["h200.gpu.json"]["detail"]
+    monkeypatch.setenv("RUNNERS_TOKEN", "wrong")
+    refused = run_build("gpu-runners", "h100", "--repository", "acme/gptoss-images", "--api-url", url,
+                        "--github-output", "gpu_profiles")
+    assert refused.returncode == 0 and "HTTP 401: give a token that may read the repository's runners" in refused.stderr
+    assert "sekrit" not in refused.stderr + refused.stdout and output.read_text().endswith('gpu_profiles=[]\n')
+    server.shutdown()

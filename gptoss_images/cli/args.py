@@ -34,6 +34,21 @@ def index_url(text: str) -> str:
     return text
 
 
+def api_url(text: str) -> str:
+    """--api-url: GitHub's REST API, an http(s) URL."""
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UserError(f"--api-url {text!r}: not an http(s) URL; expected e.g. https://api.github.com")
+    return text
+
+
+def github_repository(text: str) -> str:
+    """--repository: OWNER/NAME of a GitHub repository."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}", text):
+        raise UserError(f"--repository {text!r}: expected OWNER/NAME of a GitHub repository, e.g. acme/gptoss-images")
+    return text
+
+
 def ca_bundle(text: str) -> Path:
     """--ca-bundle: a readable PEM bundle."""
     context.read_ca(Path(text))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from gptoss_images.image.build import BuildInputs, Built
 from gptoss_images.image.pipeline import Outcome
 from gptoss_images.profiles import catalog
 from gptoss_images.profiles.schema import Profile
-from gptoss_images.publish import gates, gpu_test, registry, release, results
+from gptoss_images.publish import gates, gpu_test, registry, release, results, runners
 from gptoss_images.render import families, naming, outputs, stacks
 from gptoss_images.render.families import Family
 from gptoss_images.render.stacks import Stack
@@ -162,6 +163,9 @@ def cmd_gpu_test(args: argparse.Namespace) -> int:
     env = dict(item.split("=", 1) for item in args.env)
     outcome = gpu_test.run(client, image, profile, with_gpu=not args.without_gpu, env=env,
                            measure=not args.no_measure, hf_cache=args.hf_cache, eval_data=args.eval_data)
+    if outcome.selftest:
+        print(f"[{profile.name}] self-test {'passed' if outcome.selftest['passed'] else 'FAILED'}: "
+              f"{results.startup_text(outcome.selftest)}")
     print(f"[{profile.name}] gpu-test {'passed' if outcome.ok else 'FAILED'}: {outcome.detail}")
     if outcome.bench:
         print(f"[{profile.name}] bench: {outcome.bench['output_throughput_per_gpu']:.0f} output tok/s per GPU, "
@@ -170,8 +174,26 @@ def cmd_gpu_test(args: argparse.Namespace) -> int:
         print(f"[{profile.name}] eval: {o['eval']} {o['score']:.1f} (recipe {o['recipe']}, {o['samples']} answers)")
     if args.results:
         results.write(args.results, results.GpuResult(profile.name, "passed" if outcome.ok else "failed",
-                                                      outcome.detail, outcome.bench, outcome.evals))
+                                                      outcome.detail, outcome.bench, outcome.evals, outcome.selftest))
     return 0 if outcome.ok else 1
+
+
+def cmd_gpu_runners(args: argparse.Namespace) -> int:
+    """The profiles whose GPU job can run now; the others get a GPU result saying why they are held."""
+    names = [p.name for p in catalog.select(args.profiles, args.profiles_dir)]
+    token = os.environ.get("RUNNERS_TOKEN") or os.environ.get("GITHUB_TOKEN") or ""
+    try:
+        served, held = runners.split(names, runners.online(args.api_url, args.repository, token))
+    except UserError as exc:
+        print(f"warning: {exc}; every GPU job is held", file=sys.stderr)
+        served, held = [], names
+    for name in held:
+        print(f"[{name}] {runners.missing_reason(name)}")
+        if args.results:
+            results.write(args.results, results.GpuResult(name, "not run", runners.missing_reason(name)))
+    if args.github_output:
+        cli_args.github_output(args.github_output, json.dumps(served))
+    return 0
 
 
 def cmd_stacks(args: argparse.Namespace) -> int:
@@ -267,6 +289,8 @@ EXAMPLES = {
     "gpu-test": ["python build.py gpu-test h100 --results results",
                  "python build.py gpu-test h100 --results results --hf-cache /mnt/hf --eval-data /mnt/evals",
                  "python build.py gpu-test h100 --image ghcr.io/acme/gptoss-images:gptoss-h100"],
+    "gpu-runners": ["RUNNERS_TOKEN=... python build.py gpu-runners --repository acme/gptoss-images --results results "
+                    "--github-output gpu_profiles"],
     "stacks": ["python build.py stacks", "python build.py stacks cuda-current --registry ghcr.io/acme/gptoss-images",
                "python build.py stacks --github-output stacks"],
     "promote": ["python build.py promote --results results --registry ghcr.io/acme/gptoss-images",
@@ -343,8 +367,19 @@ def add_commands(add: Add) -> None:
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--github-output", metavar="NAME",
                    help="only write NAME=<JSON list of stacks> to $GITHUB_OUTPUT (a workflow's matrix)")
-    p = add("gpu-test", cmd_gpu_test, "on a GPU machine: the image's --check, serve gpt-oss-20b, ask /v1/models "
-                                      "and one chat completion, then run gptoss-bench and gptoss-eval in it",
+    p = add("gpu-runners", cmd_gpu_runners, "the profiles with an online GPU runner (self-hosted, gpu, PROFILE); "
+                                            "the others get a GPU result saying their image is held",
+            *EXAMPLES["gpu-runners"])
+    p.add_argument("profiles", nargs="*", metavar="PROFILE", help="profiles (default: all)")
+    p.add_argument("--repository", required=True, metavar="OWNER/NAME", type=cli_args.github_repository,
+                   help="the GitHub repository (in a workflow: ${{ github.repository }})")
+    p.add_argument("--api-url", default=os.environ.get("GITHUB_API_URL", "https://api.github.com"), metavar="URL",
+                   type=cli_args.api_url, help="GitHub's REST API (default $GITHUB_API_URL or api.github.com)")
+    p.add_argument("--results", type=Path, metavar="DIR", help="write <profile>.gpu.json of each held profile here")
+    p.add_argument("--github-output", metavar="NAME", help="write NAME=<JSON list of the served profiles>")
+    p = add("gpu-test", cmd_gpu_test, "on a GPU machine: the image's --check, its --self-test (no weights), serve "
+                                      "gpt-oss-20b, ask /v1/models and one chat completion, then run gptoss-bench "
+                                      "and gptoss-eval in it",
             *EXAMPLES["gpu-test"])
     p.add_argument("profile", metavar="PROFILE")
     p.add_argument("--image", metavar="REF", help="image to test (default: the pushed immutable tag in "

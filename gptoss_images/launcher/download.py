@@ -19,7 +19,9 @@ from gptoss_images.launcher.plan import Plan
 
 CLIS = (["hf", "download"], ["huggingface-cli", "download"])
 UNUSED = ["original/*", "metal/*"]
-"""gpt-oss repositories also hold the reference implementation's and Metal's copies of the weights."""
+"""gpt-oss repositories also hold the reference implementation's and Metal's copies of the weights.
+Each pattern takes its own --exclude: the CLI's option takes one value, and a second word after it
+would be read as a file to fetch (the only one, then)."""
 
 
 def models(plan: Plan) -> list[str]:
@@ -33,7 +35,7 @@ def models(plan: Plan) -> list[str]:
 
 def commands(plan: Plan, which: Callable[[str], str | None] = shutil.which) -> list[list[str]]:
     cli = next((c for c in CLIS if which(c[0])), CLIS[0])
-    return [[*cli, repo, "--exclude", *UNUSED] for repo in models(plan)]
+    return [[*cli, repo, *(word for pattern in UNUSED for word in ("--exclude", pattern))] for repo in models(plan)]
 
 
 def run(plan: Plan, environ: Mapping[str, str], dry_run: bool = False) -> int:

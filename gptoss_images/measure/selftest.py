@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from gptoss_images.launcher import caches, checks, inputs, runtime, vllm_api
 from gptoss_images.launcher import main as launcher
@@ -96,9 +96,10 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     except (BadInput, vllm_api.Rejected) as exc:
         return common.fail(PROG, str(exc))
     profile, plan, ns = resolved.profile, resolved.plan, resolved.ns
+    out = sys.stderr if ns.json else sys.stdout  # with --json, stdout holds the report alone
     machine_checks = [_waived(r, resolved.skip) for r in checks.run(profile, plan, environ, machine)]
     for result in machine_checks:
-        print(line(result), flush=True)
+        print(line(result), file=out, flush=True)
     failed = [r.name for r in machine_checks if r.status == "fail"]
     if failed:
         print(f"{PROG}: error: machine check failed: {', '.join(failed)}. To test anyway: --skip-checks "
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     except OSError as exc:
         return common.fail(PROG, f"--report-dir {str(folder)!r}: cannot create it ({exc.strerror})")
     stamp = f"{profile['name']}-{plan.scenario}-{time.strftime('%Y%m%d-%H%M%S')}"
-    report = Report(profile, plan, argv_, env, folder / f"self-test-{stamp}.json", folder / f"vllm-{stamp}.log")
+    report = Report(profile, plan, argv_, env, folder / f"self-test-{stamp}.json", folder / f"vllm-{stamp}.log", out)
     report.results += machine_checks + skipped
     model_dir = Path(caches.root(environ)[0], "self-test", "model")
     if report.record(_write_model(model_dir, vocab, plan, ns.size, env)).status == "pass":
@@ -144,8 +145,10 @@ def command(resolved: launcher.Resolved, environ: Mapping[str, str]) -> tuple[li
 class Report:
     """The self-test's lines as they come, and the JSON report they make."""
 
-    def __init__(self, profile: dict, plan: Any, argv: list[str], env: dict[str, str], path: Path, log: Path) -> None:
+    def __init__(self, profile: dict, plan: Any, argv: list[str], env: dict[str, str], path: Path, log: Path,
+                 out: TextIO) -> None:
         self.profile, self.plan, self.argv, self.env, self.path, self.log = profile, plan, argv, env, path, log
+        self.out = out
         self.results: list[Result] = []
         self.seconds: dict[str, float] = {}
         self.phases: dict[str, float] = {}
@@ -156,7 +159,7 @@ class Report:
         self.results.append(result)
         if seconds is not None:
             self.seconds[result.name] = round(seconds, 3)
-        print(line(result), flush=True)
+        print(line(result), file=self.out, flush=True)
         return result
 
     @property

@@ -1,4 +1,4 @@
-"""Promote's gates: throughput against the last published night, accuracy against the recipe.
+"""Promote's gates: the self-test, throughput against the last published night, accuracy against the recipe.
 
 An image whose output throughput per GPU fell by more than the threshold from the one
 published before it, or whose eval fell below the recipe's score minus its tolerance,
@@ -15,9 +15,11 @@ of the nightly's short bench on one machine is a few percent)."""
 
 
 def refusals(bench: dict[str, Any], evals: list[dict[str, Any]], previous: dict[str, Any] | None,
-             max_drop: float = MAX_THROUGHPUT_DROP) -> list[str]:
+             max_drop: float = MAX_THROUGHPUT_DROP, selftest: dict[str, Any] | None = None) -> list[str]:
     """Why this image may not be published; empty if it may."""
     found = []
+    if selftest and not selftest.get("passed"):
+        found.append("the self-test failed: " + ("; ".join(selftest.get("failed") or []) or selftest.get("error", "")))
     before = ((previous or {}).get("bench") or {}).get("output_throughput_per_gpu")
     now = bench.get("output_throughput_per_gpu")
     if before and now is not None and now < (1 - max_drop) * before:

@@ -1,5 +1,6 @@
-"""On a GPU machine: the image's machine check, a short real serve of gpt-oss-20b, then what it measures.
+"""On a GPU machine: the image's machine check, its self-test, a short real serve of gpt-oss-20b, what it measures.
 
+The self-test (a synthetic model: no weights) must pass before the weights are touched;
 /v1/models and one chat completion must answer before a floating tag may move; then
 gptoss-bench (a short run of the recipe's benchmark) and gptoss-eval (GPQA and AIME25 at
 low effort, each question once) run inside the server's container, and promote's gates
@@ -35,6 +36,14 @@ class Outcome:
     detail: str
     bench: dict[str, Any] = field(default_factory=dict)
     evals: list[dict[str, Any]] = field(default_factory=list)
+    selftest: dict[str, Any] = field(default_factory=dict)
+
+
+def selftest_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """What the results keep of a self-test's report: the verdict, the failed checks, the start-up phases."""
+    return {"passed": bool(report.get("passed")), "startup": report.get("startup") or {},
+            "failed": [f"{c['name']} ({c['message'][:120]})" for c in report.get("checks") or []
+                       if c.get("status") == "fail"]}
 
 
 def _gpu_options(profile: Profile) -> dict:
@@ -66,6 +75,12 @@ def run(client: docker.DockerClient, image: str, profile: Profile, with_gpu: boo
         if code != 0:
             failed = [line for line in lines.splitlines() if line.startswith("FAIL")]
             return Outcome(False, f"--check failed: {'; '.join(failed) or lines[-300:]}")
+        tested = selftest(client, image, env, volumes, options, timeout_s)
+        if not tested["passed"]:
+            return Outcome(False, f"self-test failed: {'; '.join(tested['failed']) or tested.get('error', '')}",
+                           selftest=tested)
+    else:
+        tested = {}
     port = _free_port()
     server = client.containers.run(image, [], detach=True, ipc_mode="host", environment=env, volumes=volumes,
                                    ports={"8000/tcp": ("127.0.0.1", port)}, **options)
@@ -93,16 +108,34 @@ def run(client: docker.DockerClient, image: str, profile: Profile, with_gpu: boo
             return Outcome(False, f"the chat completion returned no text: {json.dumps(reply)[:300]}")
         served = f"served {name}: {text.strip()[:60]!r}"
         if not measure:
-            return Outcome(True, served)
+            return Outcome(True, served, selftest=tested)
         bench, problem = _exec_json(server, BENCH)
         if problem:
-            return Outcome(False, f"{served}; gptoss-bench failed: {problem}")
+            return Outcome(False, f"{served}; gptoss-bench failed: {problem}", selftest=tested)
         evals, problem = _exec_json(server, EVALS + (["--data", EVAL_DATA] if eval_data else []))
         if problem:
-            return Outcome(False, f"{served}; gptoss-eval failed: {problem}", bench)
-        return Outcome(True, served, bench, evals)
+            return Outcome(False, f"{served}; gptoss-eval failed: {problem}", bench, selftest=tested)
+        return Outcome(True, served, bench, evals, tested)
     finally:
         server.remove(force=True)
+
+
+def selftest(client: docker.DockerClient, image: str, env: dict[str, str], volumes: dict, options: dict,
+             timeout_s: float, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`--self-test --json` in the image, on the GPUs: its report, summarised (an error if it gave none)."""
+    argv = ["--self-test", "--json", "--health-timeout", str(int(timeout_s)), *extra]
+    container = client.containers.run(image, argv,
+                                      detach=True, ipc_mode="host", environment=env, volumes=volumes, **options)
+    try:
+        code = container.wait(timeout=timeout_s + 600)["StatusCode"]
+        out = container.logs(stdout=True, stderr=False).decode(errors="replace")
+        err = container.logs(stdout=False, stderr=True).decode(errors="replace")
+    finally:
+        container.remove(force=True)
+    try:
+        return selftest_summary(json.loads(out))
+    except ValueError:
+        return {"passed": False, "startup": {}, "failed": [], "error": f"exit {code}: {err.strip()[-300:]}"}
 
 
 def _exec_json(server: Any, command: list[str]) -> tuple[Any, str]:

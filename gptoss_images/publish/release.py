@@ -75,7 +75,8 @@ def promote_all(client: docker.DockerClient, directory: Path, registry_repo: str
             outcome = results.PublishResult(name, False, f"pushed to {tags.split(image.immutable)[0]}, "
                                                          f"not {registry_repo}")
         elif status != "passed" and not (status == "not run" and allow_no_gpu_check):
-            outcome = results.PublishResult(name, False, f"GPU check {status}")
+            outcome = results.PublishResult(name, False, f"GPU check {status}"
+                                            + (f": {gpu.detail}" if gpu and gpu.detail else ""))
         else:
             outcome = _promote_measured(client, directory, image, gpu, max_drop)
         results.write(directory, outcome)
@@ -88,7 +89,7 @@ def _promote_measured(client: docker.DockerClient, directory: Path, image: resul
     previous = artifacts.pull_measured(image.floating)
     if previous:
         results.write_previous(directory, image.profile, previous)
-    refused = gates.refusals(gpu.bench, gpu.evals, previous, max_drop) if gpu else []
+    refused = gates.refusals(gpu.bench, gpu.evals, previous, max_drop, gpu.selftest) if gpu else []
     if refused:
         return results.PublishResult(image.profile, False, "; ".join(refused))
     try:

@@ -32,6 +32,8 @@ class GpuResult:
     """gptoss-bench's summary of the night's short benchmark."""
     evals: list[dict[str, Any]] = field(default_factory=list)
     """gptoss-eval's outcomes (low effort)."""
+    selftest: dict[str, Any] = field(default_factory=dict)
+    """The image's --self-test on the GPU before any weights: passed, failed checks, start-up phases."""
 
 
 @dataclass
@@ -74,8 +76,8 @@ def profiles_in(directory: Path) -> list[str]:
 def markdown(directory: Path) -> str:
     """The run's summary table: profile, digest, size, build time, GPU check, what it measured next to
     the last published night's (in brackets), result."""
-    rows = ["| profile | digest | size | build | SBOM | GPU check | out tok/s/GPU | TTFT p50 | TPOT p50 | GPQA "
-            "| AIME25 | result |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = ["| profile | digest | size | build | SBOM | self-test | GPU check | out tok/s/GPU | TTFT p50 | TPOT p50 "
+            "| GPQA | AIME25 | result |", "| " + " | ".join(["---"] * 13) + " |"]
     for profile in profiles_in(directory):
         image, gpu = read(directory, profile, "image"), read(directory, profile, "gpu")
         publish = read(directory, profile, "publish")
@@ -92,13 +94,25 @@ def markdown(directory: Path) -> str:
         old_scores = {o["eval"]: o["score"] for o in before.get("evals") or []}
         rows.append(f"| {profile} | {image.digest[:19] or '-'} | "
                     f"{f'{image.size / 1e9:.2f} GB' if image.size else '-'} | "
-                    f"{f'{image.build_s:.1f} s' if image.build_s else '-'} | {_packages(image.sbom)} | {gpu_text} | "
+                    f"{f'{image.build_s:.1f} s' if image.build_s else '-'} | {_packages(image.sbom)} | "
+                    f"{startup_text(gpu.selftest) if gpu and gpu.selftest else '-'} | {gpu_text} | "
                     f"{_then(bench.get('output_throughput_per_gpu'), old_bench.get('output_throughput_per_gpu'), 0)} | "
                     f"{_then(bench.get('median_ttft_ms'), old_bench.get('median_ttft_ms'), 0, ' ms')} | "
                     f"{_then(bench.get('median_tpot_ms'), old_bench.get('median_tpot_ms'), 1, ' ms')} | "
                     f"{_then(scores.get('gpqa'), old_scores.get('gpqa'), 1)} | "
                     f"{_then(scores.get('aime25'), old_scores.get('aime25'), 1)} | {result} |")
     return "\n".join(rows) + "\n"
+
+
+def startup_text(selftest: dict[str, Any]) -> str:
+    """A self-test in a few words: its verdict and how long the start took, by phase."""
+    if not selftest.get("passed"):
+        return "failed: " + ("; ".join(selftest.get("failed") or []) or selftest.get("error", ""))[:120]
+    phases = selftest.get("startup") or {}
+    parts = [f"{label} {phases[key]:.0f} s" for key, label in (("torch_compile_s", "compile"),
+                                                                 ("graph_capture_s", "graphs")) if key in phases]
+    healthy = f", /health in {phases['healthy_s']:.0f} s" if "healthy_s" in phases else ""
+    return f"passed{healthy}" + (f" ({', '.join(parts)})" if parts else "")
 
 
 def _packages(line: str) -> str:
