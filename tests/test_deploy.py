@@ -167,6 +167,34 @@ def test_deploy_writes_a_kustomization_that_builds_with_registry_replicas_namesp
             kubernetes_validate.validate(doc, version, strict=True)
 
 
+def test_deploy_self_test_adds_a_job_on_the_variants_gpus_that_no_service_selects(tmp_path):
+    out = tmp_path / "tested"
+    done = run_build("deploy", "h200", "--model", "120b", "--scenario", "balanced", "--self-test", "--namespace", "llm",
+                     "--registry", "ghcr.io/acme/gptoss-images", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "a self-test Job on 2 nvidia.com/gpu" in done.stdout
+    assert "kubectl -n llm logs job/gptoss-h200-self-test" in done.stdout
+    docs = kustomize(out)
+    job = next(d for d in docs if d["kind"] == "Job" and d["metadata"]["name"] == "gptoss-h200-self-test")
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    settings = next(d for d in docs if d["kind"] == "ConfigMap")
+    assert container["args"] == ["--self-test"] and container["image"] == "ghcr.io/acme/gptoss-images:gptoss-h200"
+    assert container["envFrom"] == [{"configMapRef": {"name": settings["metadata"]["name"]}}]
+    assert container["resources"]["limits"] == {"nvidia.com/gpu": 2} == {
+        "nvidia.com/gpu": int(settings["data"]["GPTOSS_TENSOR_PARALLEL_SIZE"])}
+    deployment = by_kind(docs)["Deployment"]["spec"]["template"]["spec"]
+    assert pod["affinity"] == deployment["affinity"] and pod["tolerations"] == deployment["tolerations"]
+    labels = job["spec"]["template"]["metadata"]["labels"]
+    for kind in ("Service", "PodDisruptionBudget"):
+        selector = by_kind(docs)[kind]["spec"]["selector"]
+        selector = selector.get("matchLabels", selector)
+        assert not selector.items() <= labels.items(), f"the {kind} would select the self-test pod"
+    for version in kubernetes_versions():
+        for doc in docs:
+            kubernetes_validate.validate(doc, version, strict=True)
+
+
 @pytest.mark.parametrize("args, message", [
     (["h100", "--model", "7b"], "--model '7b': not a model of h100; allowed: gpt-oss-20b, gpt-oss-120b"),
     (["h100", "--scenario", "fast"], "--scenario 'fast': unknown; allowed: default, max-throughput"),

@@ -32,16 +32,21 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     out = args.out
     text = deploy.user_kustomization(
         profile, variant, _relative(root / "overlays" / variant.name, out), args.registry, args.tag, args.replicas,
-        args.namespace, _relative(root / "autoscaling", out) if args.autoscale else None)
+        args.namespace, _relative(root / "autoscaling", out) if args.autoscale else None,
+        _relative(root / "self-test", out) if args.self_test else None)
     tree.write_file(out / "kustomization.yaml", text)
     gpus = f"{variant.tp} {deploy.GPU_RESOURCES[profile.gpu.vendor]}"
     print(f"wrote {tree.display(out / 'kustomization.yaml')}: {model}, scenario {variant.scenario}, "
           f"{args.replicas} replica(s) x TP {variant.tp} ({gpus} each), {variant.cache_gib} GiB cache volume"
-          + (", autoscaling on vllm:num_requests_waiting" if args.autoscale else ""))
+          + (", autoscaling on vllm:num_requests_waiting" if args.autoscale else "")
+          + (f", a self-test Job on {gpus}" if args.self_test else ""))
     name = f"{deploy.resource_name(profile.name)}-{variant.name}"
     ns = f" -n {args.namespace}" if args.namespace else ""
-    print(f"next:\n  kubectl apply -k {tree.display(out)}\n  kubectl{ns} rollout status deployment/{name} --timeout 60m"
-          f"\n  kubectl{ns} port-forward service/{name} 8000:8000")
+    test = (f"\n  kubectl{ns} wait --for=condition=complete job/{deploy.resource_name(profile.name)}-self-test "
+            f"--timeout 30m && kubectl{ns} logs job/{deploy.resource_name(profile.name)}-self-test"
+            if args.self_test else "")
+    print(f"next:\n  kubectl apply -k {tree.display(out)}{test}\n  kubectl{ns} rollout status deployment/{name} "
+          f"--timeout 60m\n  kubectl{ns} port-forward service/{name} 8000:8000")
     return 0
 
 
@@ -88,4 +93,6 @@ def add_commands(add: Add) -> None:
     p.add_argument("--namespace", type=_namespace, metavar="NS", help="the namespace (default: kubectl's)")
     p.add_argument("--autoscale", action="store_true",
                    help="add the autoscaler on vLLM's queue (needs Prometheus and prometheus-adapter)")
+    p.add_argument("--self-test", action="store_true",
+                   help="add a Job that runs the image's --self-test (no weights) on one node of the pool")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="the folder to write kustomization.yaml to")

@@ -96,7 +96,8 @@ def files(profile: Profile) -> Files:
                   labels={"app.kubernetes.io/name": "gptoss", "app.kubernetes.io/instance": name},
                   gpu_resource=GPU_RESOURCES[profile.gpu.vendor], pod_security=POD_SECURITY[profile.gpu.vendor],
                   container_security=CONTAINER_SECURITY, metric=QUEUE_METRIC, hpa_metric=HPA_METRIC,
-                  queue_target=QUEUE_TARGET, amd_devices=gpus.AMD_DEVICE_FILES, amd_groups=gpus.AMD_GROUPS)
+                  queue_target=QUEUE_TARGET, amd_devices=gpus.AMD_DEVICE_FILES, amd_groups=gpus.AMD_GROUPS,
+                  self_test_labels={"app.kubernetes.io/name": "gptoss-self-test", "app.kubernetes.io/instance": name})
     out = {f"base/{name}.yaml": _render(f"{name}.yaml.j2", values)
            for name in ("kustomization", "deployment", "service", "cache", "pdb")}
     out |= {f"overlays/{v.name}/kustomization.yaml": _render("overlay.yaml.j2", values | {"v": v})
@@ -104,6 +105,8 @@ def files(profile: Profile) -> Files:
     out |= {"autoscaling/kustomization.yaml": _render("autoscaling.yaml.j2", values),
             "autoscaling/hpa.yaml": _render("hpa.yaml.j2", values),
             "autoscaling/prometheus-adapter-values.yaml": _render("prometheus-adapter-values.yaml.j2", values),
+            "self-test/kustomization.yaml": _render("self-test-component.yaml.j2", values),
+            "self-test/job.yaml": _render("self-test.yaml.j2", values),
             "compose.yaml": _render("compose.yaml.j2", values)}
     return out
 
@@ -113,11 +116,14 @@ def _render(template: str, values: dict) -> bytes:
 
 
 def user_kustomization(profile: Profile, variant: Variant, overlay: str, registry: str | None, tag: str | None,
-                       replicas: int, namespace: str | None, autoscaling: str | None) -> bytes:
+                       replicas: int, namespace: str | None, autoscaling: str | None,
+                       self_test: str | None = None) -> bytes:
     """A kustomization of one's own over a rendered overlay: the registry's image, replicas,
-    namespace and, with `autoscaling` (the Component's path), the autoscaler. `overlay` and
-    `autoscaling` are paths relative to the file."""
+    namespace and, with `autoscaling` and `self_test` (the Components' paths), the autoscaler and
+    the self-test Job on the variant's TP GPUs. `overlay` and the Components' paths are relative to
+    the file."""
     return env.get_template("deploy/user.yaml.j2").render(
         p=profile, v=variant, overlay=overlay, registry=registry, tag=tag, replicas=replicas, namespace=namespace,
-        autoscaling=autoscaling, image=image(profile.name), deployment=f"{resource_name(profile.name)}-{variant.name}",
-    ).encode()
+        components=[c for c in (autoscaling, self_test) if c], self_test=self_test, image=image(profile.name),
+        deployment=f"{resource_name(profile.name)}-{variant.name}", name=resource_name(profile.name),
+        gpu_resource=GPU_RESOURCES[profile.gpu.vendor]).encode()
