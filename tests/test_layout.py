@@ -13,7 +13,7 @@ PACKAGE = REPO / "gptoss_images"
 STAGES = ["launcher", "measure", "profiles", "render", "vllm", "image", "publish", "cli"]
 STANDALONE = {"vllm/introspect.py": {"vllm"}, "image/vocab.py": set(), "image/layers.py": set(),
               "image/probe.py": {"torch"}, "measure/checkpoint.py": {"torch", "safetensors"},
-              "measure/tokenizer.py": {"tiktoken", "tiktoken_ext", "transformers"},
+              "measure/tokenizer.py": {"tiktoken", "tiktoken_ext", "tokenizers", "transformers"},
               "measure/synthetic.py": {"gptoss_images"}}
 """Files that run on their own (under vLLM's Python, in a build stage or beside vLLM in the image): the
 standard library and what the image's stack holds (vLLM, torch, safetensors, tiktoken, transformers) only."""

@@ -2,9 +2,10 @@
 
 The vocabulary is o200k_base.tiktoken (the file the images bake for harmony, SHA-256 checked by
 tiktoken). The encoding is tiktoken's own o200k_harmony (its split pattern and its
-special tokens at 199998-201087); transformers' TikTokenConverter turns it into a
-`tokenizers` BPE whose ids are tiktoken's. It runs beside vLLM in the image (tiktoken
-and transformers are the stack's); the same inputs write the same bytes.
+special tokens at 199998-201087); transformers' TikTokenConverter turns its ranks into a
+`tokenizers` BPE, and the special tokens are added in id order, so every id is tiktoken's.
+It runs beside vLLM in the image (tiktoken, tokenizers and transformers are the stack's);
+the same inputs write the same bytes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import tiktoken
 import tiktoken_ext.openai_public as openai_public
+from tokenizers import AddedToken
 from transformers import PreTrainedTokenizerFast
 from transformers.convert_slow_tokenizer import TikTokenConverter
 
@@ -55,8 +57,14 @@ def specials(encoding: tiktoken.Encoding) -> list[str]:
 
 
 def write(vocab: Path, folder: Path) -> None:
-    """Write tokenizer.json, tokenizer_config.json and special_tokens_map.json into `folder`."""
+    """Write tokenizer.json and tokenizer_config.json (and what else this transformers saves) into `folder`."""
     encoding = harmony(vocab)
     converted = TikTokenConverter(vocab_file=str(vocab), pattern=encoding._pat_str,
-                                  additional_special_tokens=specials(encoding)).converted()
+                                  additional_special_tokens=[]).converted()
+    names = specials(encoding)
+    converted.add_special_tokens([AddedToken(name, special=True, normalized=False) for name in names])
+    first = encoding.n_vocab - len(names)
+    wrong = [name for i, name in enumerate(names, first) if converted.token_to_id(name) != i]
+    if wrong:
+        raise ValueError(f"tokenizer.py: {wrong[0]} did not get tiktoken's id {first + names.index(wrong[0])}")
     PreTrainedTokenizerFast(tokenizer_object=converted, model_max_length=131072, **ROLES).save_pretrained(str(folder))
