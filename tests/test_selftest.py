@@ -70,8 +70,9 @@ def test_it_served_the_command_the_launcher_prints_with_only_model_and_name_chan
     """The recorded argv is `gptoss-serve --dry-run` of the same options, model path and served name aside."""
     report = _report(session)
     env = {"GPTOSS_PROFILE": str(PROFILE), "GPTOSS_CACHE_DIR": str(tmp_path)}
-    resolved = launcher.resolve(RUN + SESSIONS[session], selftest.with_model(
-        SESSIONS[session], env), H200, selftest.options)
+    profile = json.loads(PROFILE.read_text())
+    resolved = launcher.resolve(RUN + SESSIONS[session], selftest.with_model(SESSIONS[session], env, profile), H200,
+                                selftest.options)
     argv, _, _ = selftest.command(resolved, env)
     assert report["argv"] == [report["argv"][2] if word == "MODEL" else word for word in argv]
     dry = resolved.plan.argv

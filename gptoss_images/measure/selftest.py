@@ -36,6 +36,8 @@ PROG = "gptoss-self-test"
 ROOT = Path(__file__).resolve().parents[2]
 """The folder that holds gptoss_images, for the model writer's interpreter."""
 VOCAB = "o200k_base.tiktoken"
+SYNTHETIC_LIKE = "openai/gpt-oss-20b"
+"""The model whose architecture the synthetic one has, and so the one the self-test plans by default."""
 SKIPPED = {"model": "the synthetic model needs no weights in the cache"}
 """Machine checks that do not apply to a synthetic model, and why."""
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -90,7 +92,8 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     if "-h" in argv or "--help" in argv:
         return _help(argv, environ, machine)
     try:
-        resolved = launcher.resolve(argv, with_model(argv, environ), machine, options)
+        held = profile_file.load(argv, environ, lambda vendor: machine.gpus(vendor)[0])
+        resolved = launcher.resolve(argv, with_model(argv, environ, held), machine, options)
         argv_, env, skipped = command(resolved, environ)
         vocab = _vocab(env, environ)
     except (BadInput, vllm_api.Rejected) as exc:
@@ -333,11 +336,13 @@ def _vocab(env: Mapping[str, str], environ: Mapping[str, str]) -> Path:
     return path
 
 
-def with_model(argv: list[str], environ: dict[str, str]) -> dict[str, str]:
-    """The environment with the model the synthetic one stands in for: the user's, else the profile's 20b."""
-    if "GPTOSS_MODEL" in environ or any(a == "--model" or a.startswith("--model=") for a in argv):
+def with_model(argv: list[str], environ: dict[str, str], profile: dict[str, Any]) -> dict[str, str]:
+    """The environment with the model the synthetic one stands in for: the user's, else the profile's 20b
+    (the synthetic model's architecture), else the profile's default."""
+    given = "GPTOSS_MODEL" in environ or any(a == "--model" or a.startswith("--model=") for a in argv)
+    if given or SYNTHETIC_LIKE not in profile["models"]:
         return environ
-    return environ | {"GPTOSS_MODEL": "openai/gpt-oss-20b"}
+    return environ | {"GPTOSS_MODEL": SYNTHETIC_LIKE}
 
 
 def _help(argv: list[str], environ: dict[str, str], machine: checks.Machine) -> int:
