@@ -139,8 +139,9 @@ def _vocab(profile: dict, plan: Plan, environ: Mapping[str, str]) -> Result:
     if not base:
         if not profile["harmony"].get("vocab_wheel"):
             return Result("pass", "vocab", "oss-harmony carries its vocabulary (checked offline at build)")
-        return Result("fail", "vocab", "TIKTOKEN_ENCODINGS_BASE is unset: harmony would download "
-                                       "its vocabulary on the first request")
+        return Result("fail", "vocab", "TIKTOKEN_ENCODINGS_BASE is unset: the image sets it to its baked vocabulary; "
+                                       "without it openai-harmony downloads it at the first request and the "
+                                       "self-test cannot build its tokenizer")
     path = Path(base, "o200k_base.tiktoken")
     if not path.is_file():
         return Result("fail", "vocab", f"{path} is missing: harmony cannot load its vocabulary")

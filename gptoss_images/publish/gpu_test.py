@@ -1,4 +1,4 @@
-"""On a GPU machine: the image's machine check, its self-test, a short real serve of gpt-oss-20b, what it measures.
+"""On a GPU machine: the image's machine check, its self-test, a short real serve of gpt-oss-20b, its measures.
 
 The self-test (a synthetic model: no weights) must pass before the weights are touched;
 /v1/models and one chat completion must answer before a floating tag may move; then
