@@ -95,6 +95,7 @@ def test_eagle3_cannot_be_served_without_its_draft_and_is_reported_skipped(tmp_p
 @pytest.mark.parametrize(("args", "env", "wanted"), [
     (["--scenario", "fastest"], {}, "GPTOSS_SCENARIO/--scenario='fastest': unknown scenario; allowed: default"),
     (["--bench-prompts", "0"], {}, "argument --bench-prompts: '0': must be an integer from 1 to 1000000"),
+    (["--check"], {}, "--check: not with the self-test; run gptoss-serve --check on its own"),
     (["--size", "huge"], {}, "argument --size: invalid choice: 'huge' (choose from 'tiny', 'full')"),
     ([], {"TIKTOKEN_ENCODINGS_BASE": "/nonexistent"}, "TIKTOKEN_ENCODINGS_BASE: no o200k_base.tiktoken in "
                                                       "/nonexistent"),

@@ -36,6 +36,8 @@ PROG = "gptoss-self-test"
 ROOT = Path(__file__).resolve().parents[2]
 """The folder that holds gptoss_images, for the model writer's interpreter."""
 VOCAB = "o200k_base.tiktoken"
+OTHER_ACTIONS = ("--dry-run", "--check", "--list-profiles", "--download", "--health")
+"""gptoss-serve's other actions: each one runs alone."""
 SYNTHETIC_LIKE = "openai/gpt-oss-20b"
 """The model whose architecture the synthetic one has, and so the one the self-test plans by default."""
 SKIPPED = {"model": "the synthetic model needs no weights in the cache"}
@@ -92,6 +94,9 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     if "-h" in argv or "--help" in argv:
         return _help(argv, environ, machine)
     try:
+        other = [a for a in argv if a.split("=", 1)[0] in OTHER_ACTIONS]
+        if other:
+            raise BadInput(f"{other[0]}: not with the self-test; run gptoss-serve {other[0]} on its own")
         held = profile_file.load(argv, environ, lambda vendor: machine.gpus(vendor)[0])
         resolved = launcher.resolve(argv, with_model(argv, environ, held), machine, options)
         argv_, env, skipped = command(resolved, environ)
