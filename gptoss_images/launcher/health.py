@@ -13,8 +13,9 @@ import urllib.request
 from gptoss_images.launcher import runtime
 
 
-def probe(timeout: float = 5.0) -> int:
-    port = os.environ.get("GPTOSS_PORT", str(runtime.PORT))
+def probe(timeout: float = 5.0, port: int | str | None = None) -> int:
+    """0 if /health answers 200 on `port` (default GPTOSS_PORT's), else 1."""
+    port = port or os.environ.get("GPTOSS_PORT", str(runtime.PORT))
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{runtime.HEALTH_PATH}", timeout=timeout) as response:
             return 0 if response.status == 200 else 1

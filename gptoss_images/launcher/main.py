@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     try:
         resolved = resolve(argv, environ, machine)
     except (BadInput, vllm_api.Rejected) as exc:
-        print(f"gptoss-serve: error: {inputs.one_line(_redact(str(exc), argv, environ))}", file=sys.stderr)
+        print(f"gptoss-serve: error: {inputs.one_line(redact(str(exc), argv, environ))}", file=sys.stderr)
         return 2
     profile, api, ns, plan, skip = resolved.profile, resolved.api, resolved.ns, resolved.plan, resolved.skip
     for warning in _lookalikes(api, environ):
@@ -210,7 +210,7 @@ def _list_profiles(argv: list[str], environ: Mapping[str, str], machine: checks.
     return 0
 
 
-def _redact(text: str, argv: list[str], environ: Mapping[str, str]) -> str:
+def redact(text: str, argv: list[str], environ: Mapping[str, str]) -> str:
     """`text` with every secret the user gave replaced, however it was spelt: the API key's
     variables and whatever follows a flag that looks like --api-key."""
     secrets = {environ.get("GPTOSS_API_KEY", ""), environ.get("VLLM_API_KEY", "")}

@@ -19,13 +19,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from gptoss_images.launcher import caches, checks, inputs, runtime, vllm_api
+from gptoss_images.launcher import caches, checks, health, inputs, runtime, vllm_api
 from gptoss_images.launcher import main as launcher
 from gptoss_images.launcher import profile as profile_file
 from gptoss_images.launcher.checks import Result
@@ -102,7 +100,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         argv_, env, skipped = command(resolved, environ)
         vocab = _vocab(env, environ)
     except (BadInput, vllm_api.Rejected) as exc:
-        return common.fail(PROG, str(exc))
+        return common.fail(PROG, launcher.redact(str(exc), argv, environ))
     profile, plan, ns = resolved.profile, resolved.plan, resolved.ns
     out = sys.stderr if ns.json else sys.stdout  # with --json, stdout holds the report alone
     machine_checks = [_waived(r, resolved.skip) for r in checks.run(profile, plan, environ, machine)]
@@ -279,12 +277,8 @@ def _wait_healthy(process: subprocess.Popen, port: int, timeout: float, started:
     while time.monotonic() - started < timeout:
         if process.poll() is not None:
             return None
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{runtime.HEALTH_PATH}", timeout=5) as answer:
-                if answer.status == 200:
-                    return time.monotonic() - started
-        except (urllib.error.URLError, OSError, ValueError):
-            pass
+        if health.probe(port=port) == 0:
+            return time.monotonic() - started
         if time.monotonic() - shown >= 30:
             shown = time.monotonic()
             print(f"{PROG}: waiting for /health ({shown - started:.0f} s)", file=sys.stderr, flush=True)
