@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
          run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> int:
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ
+    if "--synthetic" in argv:  # serve a synthetic model itself, tuned and vLLM's defaults
+        from gptoss_images.measure import versus
+        return versus.main(argv, environ)
     try:
         ns = parser().parse_args(argv)
         profile, plan, url, served = common.target(ns, environ, ask=not ns.dry_run)
@@ -146,14 +149,32 @@ def command(url: str, served: str, tokenizer: str, slots: int, prompts: int, inp
             "--save-result", "--result-dir", folder, "--result-filename", filename]
 
 
+def run(argv: list[str], env: Mapping[str, str], key: str | None, log: Path, result: Path) -> dict[str, Any] | None:
+    """Run `vllm bench serve` (its output to `log`); its result JSON, or None if it failed."""
+    env = dict(env) | ({"OPENAI_API_KEY": key} if key else {})  # vllm bench sends it as the bearer token
+    with log.open("w") as out:
+        try:
+            done = subprocess.run(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+        except FileNotFoundError:
+            return None
+    if done.returncode != 0 or not result.is_file():
+        return None
+    return json.loads(result.read_text())
+
+
 def summary(result: dict[str, Any], gpus: int, profile: str, plan: Plan) -> dict[str, Any]:
     """The numbers kept and compared night after night."""
+    return {"profile": profile, "model": plan.model, "scenario": plan.scenario, "tp": plan.tp,
+            **figures(result, gpus)}
+
+
+def figures(result: dict[str, Any], gpus: int) -> dict[str, Any]:
+    """A result's requests, throughputs (per GPU too) and latency percentiles."""
     prompts = int(result.get("num_prompts") or 0)
     completed = int(result.get("completed") or 0)
     return {
-        "profile": profile, "model": plan.model, "scenario": plan.scenario, "tp": plan.tp, "gpus": gpus,
-        "max_concurrency": result.get("max_concurrency"), "num_prompts": prompts, "completed": completed,
-        "failed": max(prompts - completed, 0) if prompts else 0,
+        "gpus": gpus, "max_concurrency": result.get("max_concurrency"), "num_prompts": prompts,
+        "completed": completed, "failed": max(prompts - completed, 0) if prompts else 0,
         "duration_s": result.get("duration"),
         "request_throughput": result.get("request_throughput"),
         "output_throughput": result.get("output_throughput"),

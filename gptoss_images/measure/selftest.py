@@ -15,25 +15,21 @@ import argparse
 import json
 import os
 import shlex
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from gptoss_images.launcher import caches, checks, health, inputs, runtime, vllm_api
+from gptoss_images.launcher import caches, checks, inputs, runtime, vllm_api
 from gptoss_images.launcher import main as launcher
 from gptoss_images.launcher import profile as profile_file
 from gptoss_images.launcher.checks import Result
 from gptoss_images.launcher.inputs import BadInput
-from gptoss_images.measure import bench, common, probes, startup
+from gptoss_images.measure import bench, common, models, probes, startup
+from gptoss_images.measure.server import Vllm
 
 PROG = "gptoss-self-test"
-ROOT = Path(__file__).resolve().parents[2]
-"""The folder that holds gptoss_images, for the model writer's interpreter."""
-VOCAB = "o200k_base.tiktoken"
 OTHER_ACTIONS = ("--dry-run", "--check", "--list-profiles", "--download", "--health")
 """gptoss-serve's other actions: each one runs alone."""
 SYNTHETIC_LIKE = "openai/gpt-oss-20b"
@@ -98,7 +94,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         held = profile_file.load(argv, environ, lambda vendor: machine.gpus(vendor)[0])
         resolved = launcher.resolve(argv, with_model(argv, environ, held), machine, options)
         argv_, env, skipped = command(resolved, environ)
-        vocab = _vocab(env, environ)
+        vocab = models.vocab(env, environ)
     except (BadInput, vllm_api.Rejected) as exc:
         return common.fail(PROG, launcher.redact(str(exc), argv, environ))
     profile, plan, ns = resolved.profile, resolved.plan, resolved.ns
@@ -120,7 +116,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     report = Report(profile, plan, argv_, env, folder / f"self-test-{stamp}.json", folder / f"vllm-{stamp}.log", out)
     report.results += machine_checks + skipped
     model_dir = Path(caches.root(environ)[0], "self-test", "model")
-    if report.record(_write_model(model_dir, vocab, plan, ns.size, env)).status == "pass":
+    if report.record(models.write(model_dir, vocab, plan.model, ns.size, env)).status == "pass":
         serve(report, model_dir, ns, environ)
     report.save()
     print(f"{PROG}: {report.verdict()}; report {report.path}, vLLM's log {report.log}", file=sys.stderr)
@@ -201,34 +197,34 @@ def serve(report: Report, model_dir: Path, ns: argparse.Namespace, environ: Mapp
                                                                                      report.plan.model)),
                            common.api_key(environ))
     print(f"{PROG}: {' '.join(map(shlex.quote, argv))}", file=sys.stderr, flush=True)
-    started = time.monotonic()
-    with report.log.open("w") as log:
-        try:
-            process = subprocess.Popen(argv, env=report.env, stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
-        except FileNotFoundError:
-            report.record(Result("fail", "start", f"{argv[0]} not found on PATH"))
+    vllm = Vllm(argv, report.env, report.log, port)
+    try:
+        vllm.start()
+    except FileNotFoundError:
+        report.record(Result("fail", "start", f"{argv[0]} not found on PATH"))
+        return
+    with vllm:
+        healthy = vllm.wait_healthy(ns.health_timeout, _waiting)
+        report.phases = vllm.phases()
+        if healthy is None:
+            report.record(Result("fail", "start", vllm.why_not(ns.health_timeout)))
             return
-        try:
-            healthy = _wait_healthy(process, port, ns.health_timeout, started)
-            report.phases = startup.phases(report.log.read_text(errors="replace"))
-            if healthy is None:
-                report.record(Result("fail", "start", _why_not(process, report.log, ns.health_timeout)))
-                return
-            report.phases["healthy_s"] = round(healthy, 1)
-            report.record(Result("pass", "start", startup.describe(report.phases)), healthy)
-            for name, probe in probes.PROBES.items():
-                if name == "tools" and "tool-call-parser" not in report.plan.settings:
-                    report.record(Result("skip", name, "function calling is off in this command "
-                                                       "(GPTOSS_FUNCTION_CALLING=1 or --function-calling)"))
-                    continue
-                report.record(*probes.run(name, lambda p=probe: p(server)))
-            wanted = list(runtime.METRICS_READ)
-            declared = sorted(vllm_api.metric_names(report.profile["stack"]["vllm"]) or [])
-            report.record(*probes.run("metrics", lambda: probes.metrics(server, wanted, declared)))
-            report.record(*_bench(report, server, model_dir, ns))
-        finally:
-            _stop(process)
+        report.phases["healthy_s"] = round(healthy, 1)
+        report.record(Result("pass", "start", startup.describe(report.phases)), healthy)
+        for name, probe in probes.PROBES.items():
+            if name == "tools" and "tool-call-parser" not in report.plan.settings:
+                report.record(Result("skip", name, "function calling is off in this command "
+                                                   "(GPTOSS_FUNCTION_CALLING=1 or --function-calling)"))
+                continue
+            report.record(*probes.run(name, lambda p=probe: p(server)))
+        wanted = list(runtime.METRICS_READ)
+        declared = sorted(vllm_api.metric_names(report.profile["stack"]["vllm"]) or [])
+        report.record(*probes.run("metrics", lambda: probes.metrics(server, wanted, declared)))
+        report.record(*_bench(report, server, model_dir, ns))
+
+
+def _waiting(seconds: float) -> None:
+    print(f"{PROG}: waiting for /health ({seconds:.0f} s)", file=sys.stderr, flush=True)
 
 
 def _bench(report: Report, server: probes.Server, model_dir: Path, ns: argparse.Namespace) -> tuple[Result, float]:
@@ -236,20 +232,16 @@ def _bench(report: Report, server: probes.Server, model_dir: Path, ns: argparse.
     slots = bench.concurrency(report.profile, report.plan)
     prompts = ns.bench_prompts or slots
     name = report.path.stem.replace("self-test-", "bench-")
+    path = report.path.parent / f"{name}.json"
     argv = bench.command(server.url, server.model, str(model_dir), slots, prompts, bench.INPUT_LEN,
-                         ns.bench_output_len, str(report.path.parent), f"{name}.json", 0)
-    env = dict(report.env)
-    if server.key:
-        env["OPENAI_API_KEY"] = server.key
+                         ns.bench_output_len, str(report.path.parent), path.name, 0)
     print(f"{PROG}: {' '.join(map(shlex.quote, argv))}", file=sys.stderr, flush=True)
     started = time.monotonic()
-    with report.log.with_name(f"{name}.log").open("w") as log:
-        done = subprocess.run(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    result = bench.run(argv, report.env, server.key, report.log.with_name(f"{name}.log"), path)
     seconds = time.monotonic() - started
-    path = report.path.parent / f"{name}.json"
-    if done.returncode != 0 or not path.is_file():
-        return Result("fail", "bench", f"vllm bench serve exited {done.returncode} (see {log.name})"), seconds
-    kept = bench.summary(json.loads(path.read_text()), report.plan.tp, report.profile["name"], report.plan)
+    if result is None:
+        return Result("fail", "bench", f"vllm bench serve failed (see {name}.log)"), seconds
+    kept = bench.summary(result, report.plan.tp, report.profile["name"], report.plan)
     report.bench = kept
     line = (f"{kept['completed']} of {kept['num_prompts']} requests at concurrency {slots}, "
             f"{kept['output_throughput']:.0f} output tok/s, median TTFT {kept['median_ttft_ms']:.0f} ms, "
@@ -269,70 +261,6 @@ def _waived(result: Result, skip: set[str]) -> Result:
     if result.status == "fail" and ({"all", result.name} & skip):
         return Result("skip", result.name, f"skipped (--skip-checks): {result.message}")
     return result
-
-
-def _wait_healthy(process: subprocess.Popen, port: int, timeout: float, started: float) -> float | None:
-    """Seconds from the start to /health answering 200; None if vLLM exits or the time runs out."""
-    shown = started
-    while time.monotonic() - started < timeout:
-        if process.poll() is not None:
-            return None
-        if health.probe(port=port) == 0:
-            return time.monotonic() - started
-        if time.monotonic() - shown >= 30:
-            shown = time.monotonic()
-            print(f"{PROG}: waiting for /health ({shown - started:.0f} s)", file=sys.stderr, flush=True)
-        time.sleep(1)
-    return None
-
-
-def _why_not(process: subprocess.Popen, log: Path, timeout: float) -> str:
-    tail = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-3:]
-    if process.poll() is None:
-        return f"/health did not answer within {timeout:.0f} s; vLLM's last lines: {' | '.join(tail)}"
-    return f"vLLM exited with code {process.returncode} before /health answered: {' | '.join(tail)}"
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM to vLLM's process group (its engine and workers), SIGKILL after a minute."""
-    if process.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, 60), (signal.SIGKILL, 30)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _write_model(folder: Path, vocab: Path, plan: Any, size: str, env: Mapping[str, str]) -> Result:
-    """The synthetic model and tokenizer, written by the image's own Python (torch, safetensors, tiktoken)."""
-    like = "120b" if "-120b" in plan.model else "20b"
-    argv = [sys.executable, "-m", "gptoss_images.measure.synthetic", str(folder), "--vocab", str(vocab),
-            "--like", like, "--size", size]
-    started = time.monotonic()
-    path = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    done = subprocess.run(argv, env=dict(env) | {"PYTHONPATH": path}, capture_output=True, text=True)
-    seconds = time.monotonic() - started
-    if done.returncode != 0:
-        tail = " | ".join(done.stderr.strip().splitlines()[-2:])
-        return Result("fail", "synthetic", f"writing the synthetic model failed: {tail}")
-    size_mib = sum(f.stat().st_size for f in folder.iterdir()) / 2**20
-    return Result("pass", "synthetic", f"gpt-oss-{like} architecture, {size}: {size_mib:.0f} MiB in {folder} "
-                                       f"({seconds:.1f} s)")
-
-
-def _vocab(env: Mapping[str, str], environ: Mapping[str, str]) -> Path:
-    base = env.get("TIKTOKEN_ENCODINGS_BASE") or environ.get("TIKTOKEN_ENCODINGS_BASE")
-    path = Path(base or "/opt/gptoss/tiktoken", VOCAB)
-    if not path.is_file():
-        raise BadInput(f"TIKTOKEN_ENCODINGS_BASE: no {VOCAB} in {path.parent}, which the synthetic model's "
-                       "tokenizer is built from; this image does not bake harmony's vocabulary: rebuild it")
-    return path
 
 
 def with_model(argv: list[str], environ: dict[str, str], profile: dict[str, Any]) -> dict[str, str]:

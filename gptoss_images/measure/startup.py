@@ -18,7 +18,8 @@ PHASES = {
     "kv_cache_tokens": re.compile(r"GPU KV cache size: ([\d,]+) tokens"),
 }
 """Each phase and the log line that gives it (its first match; seconds unless named otherwise)."""
-LABELS = {"weights_s": "weights", "model_load_s": "model load", "torch_compile_s": "torch.compile",
+LABELS = {"imports_s": "imports", "engine_process_s": "engine process",
+          "weights_s": "weights", "model_load_s": "model load", "torch_compile_s": "torch.compile",
           "graph_capture_s": "graph capture", "engine_init_s": "engine init", "healthy_s": "to /health"}
 
 

@@ -150,6 +150,9 @@ class Model(Strict):
 class Scenario(Strict):
     description: Text
     tp: TensorParallel | None = None
+    goal: Literal["throughput", "latency"] = "throughput"
+    """What its settings must beat vLLM's defaults at (gptoss-bench --synthetic --against-defaults): output
+    tokens per second per GPU, or the median time to first token and inter-token latency of a streaming client."""
     args: dict[FlagName, ArgValue] = {}
 
 
