@@ -136,7 +136,7 @@ def main(argv: list[str], environ: Mapping[str, str], machine: checks.Machine | 
     except (BadInput, OSError) as exc:
         return common.fail("gptoss-bench", str(exc))
     model_dir = models.kept_folder(parent, first.plan.model, ns.size)
-    written = models.write(model_dir, vocab, first.plan.model, ns.size, first.plan.env, reuse=True)
+    written = models.write(model_dir, vocab, first.plan.model, ns.size, settings[-1].env, reuse=True)
     print(selftest.line(written), file=out, flush=True)
     run = Run(first, settings, loads, ns, folder, model_dir, written.message,
               select.describe(_found(machine, first.profile)), out)
