@@ -16,11 +16,12 @@ import pytest
 from gptoss_images.launcher import checks, gpus
 from gptoss_images.launcher import main as launcher
 from gptoss_images.measure import probes, selftest, startup
-from gptoss_images.vllm import pins
 from tests.conftest import REPO
 
 RECORDED = REPO / "tests/fixtures/gpus/h200-self-test-vllm0.20.2"
-PROFILE = REPO / "tests/fixtures/gpus/h200-vllm0.20.2-profile.json"
+PROFILE = RECORDED / "profile.json"
+"""The h200 profile as those sessions served it, carried to 0.20.2 (the profile has moved on since: the
+synthetic benchmark's measurements changed its settings; tests/test_versus.py checks the current carry)."""
 SESSIONS = {"default-cold": [], "default-warm": [], "max-throughput": ["--scenario", "max-throughput",
                                                                        "--function-calling"],
             "120b-max-throughput": ["--scenario", "max-throughput", "--model", "openai/gpt-oss-120b"]}
@@ -79,10 +80,6 @@ def test_it_served_the_command_the_launcher_prints_with_only_model_and_name_chan
     assert argv[:2] + argv[3:-2] == dry[:2] + dry[3:] and argv[-2:] == ["--served-model-name", resolved.plan.model]
 
 
-def test_the_recorded_profile_is_h200_carried_to_the_release_by_the_rename_record():
-    assert pins.carried_profile(REPO / "profiles", "h200", "0.20.2") == PROFILE.read_bytes()
-
-
 def test_eagle3_cannot_be_served_without_its_draft_and_is_reported_skipped(tmp_path):
     env = {"GPTOSS_PROFILE": str(REPO / "docker/h200/profile.json"), "GPTOSS_CACHE_DIR": str(tmp_path)}
     argv = ["--scenario", "max-throughput", "--model", "openai/gpt-oss-120b", "--speculative", "eagle3"]
@@ -139,7 +136,7 @@ def test_the_metrics_probe_wants_what_the_deploy_files_read(monkeypatch):
 
 
 def test_recorded_sessions_are_the_ones_documented():
-    assert sorted(p.name for p in RECORDED.iterdir()) == sorted(SESSIONS)
+    assert sorted(p.name for p in RECORDED.iterdir() if p.is_dir()) == sorted(SESSIONS)
     assert all(sorted(f.name for f in (RECORDED / s).iterdir()) == ["bench.json", "report.json", "transcript.txt",
                                                                    "vllm.log"] for s in SESSIONS)
     assert Path(REPO / "scripts/h200-self-test.sh").is_file()

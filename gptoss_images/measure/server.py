@@ -26,6 +26,10 @@ ARRIVALS = {
 """Start-up moments timed by when their log line appears: the API server has imported vLLM and read its
 arguments; the engine's own process has imported it too (vLLM 0.10.2 to 0.20.2 log both)."""
 
+ROOT_CAUSE = re.compile(r"^(?:\(\w+ pid=\d+\) )?(?:ERROR [\d-]+ [\d:]+ \[[\w.:]+\] )?((?:torch\.)?[A-Z]\w*"
+                        r"(?:Error|Exception): .*)")
+"""An exception as a traceback ends in vLLM's log: the first one is the cause, later ones what it set off."""
+
 
 class Vllm:
     """`vllm serve ...` on `port`, logging to `log`; `with` it stops it at the end, whatever happens."""
@@ -75,12 +79,14 @@ class Vllm:
         return self.log.read_text(errors="replace") if self.log.is_file() else ""
 
     def why_not(self, timeout: float) -> str:
-        """Why /health never answered, with vLLM's last lines."""
-        tail = [line for line in self.text().splitlines() if line.strip()][-3:]
+        """Why /health never answered: the first error vLLM logged (its root cause), else its last lines."""
+        lines = [line for line in self.text().splitlines() if line.strip()]
+        cause = next((m.group(1) for line in lines if (m := ROOT_CAUSE.search(line))), None)
+        said = cause or " | ".join(lines[-3:])
         if self.process is not None and self.process.poll() is None:
-            return f"/health did not answer within {timeout:.0f} s; vLLM's last lines: {' | '.join(tail)}"
+            return f"/health did not answer within {timeout:.0f} s; vLLM's log: {said}"
         code = self.process.returncode if self.process else None
-        return f"vLLM exited with code {code} before /health answered: {' | '.join(tail)}"
+        return f"vLLM exited with code {code} before /health answered: {said}"
 
     def stop(self) -> None:
         """SIGTERM to vLLM's process session (its engine and workers), SIGKILL after a minute."""

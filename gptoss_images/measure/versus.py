@@ -410,6 +410,28 @@ class Run:
         return "\n".join(lines)
 
 
+def markdown(result: dict[str, Any]) -> str:
+    """A run's rows as a Markdown table (the README's), from its result.json: each load, each server."""
+    started = {s["label"]: s for s in result["servers"]}
+    lines = ["| load (in flight) | settings | output tok/s per GPU | vs defaults | median TTFT | median TPOT | "
+             "median ITL | to /health |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for load in result["loads"]:
+        rows = [r for r in result["rows"] if r["load"] == load["scenario"] and "error" not in r]
+        base = next((r for r in rows if r["settings"] == DEFAULTS), None)
+        for row in rows:
+            ratio = f"{row['output_throughput_per_gpu'] / base['output_throughput_per_gpu']:.2f}×" if base else "-"
+            health = started[row["settings"]]["startup"].get("healthy_s")
+            lines.append(f"| {load['scenario']} ({load['concurrency']}) | {row['settings']} | "
+                         f"{row['output_throughput_per_gpu']:,.0f} | {ratio} | {row['median_ttft_ms']:,.0f} ms | "
+                         f"{row['median_tpot_ms']:.1f} ms | {row['median_itl_ms']:.1f} ms | "
+                         f"{health:.0f} s |" if health else "- |")
+    for server in result["servers"]:
+        if server.get("error"):
+            lines.append(f"| - | {server['label']} | did not start: {server['error'].split(': ', 1)[0]} "
+                         "| | | | | |")
+    return "\n".join(lines)
+
+
 def judge(goal: str, tuned: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     """better, same or worse than the defaults, by the scenario's goal, with NOISE either side of 1."""
     if goal == "latency":
