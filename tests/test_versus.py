@@ -17,6 +17,7 @@ import pytest
 from gptoss_images.launcher import checks, gpus
 from gptoss_images.measure import bench, startup, versus
 from gptoss_images.measure.server import Vllm
+from gptoss_images.publish import gates, release, results
 from gptoss_images.vllm import pins
 from tests.conftest import REPO, free_port
 
@@ -201,3 +202,24 @@ def test_a_run_serves_each_setting_measures_each_load_it_holds_and_reports_ratio
     assert json.loads((folder / "result.json").read_text()) == report
     assert sorted(p.name for p in folder.glob("*.warm-up.json")) == sorted(
         f"bench-{versus._slug(r['settings'])}-at-{r['load']}.warm-up.json" for r in report["rows"])
+
+
+LOST = {"vllm": "0.34.0", "verdicts": [{"settings": "h100 max-throughput", "scenario": "max-throughput",
+                                        "goal": "throughput", "verdict": "worse",
+                                        "ratios": {"output tok/s per GPU": 0.91}, "why": "output tok/s per GPU 0.91x"}]}
+
+
+def test_settings_that_lose_to_the_defaults_hold_their_whole_line_until_a_person_accepts_them(tmp_path):
+    for name in ("h100", "h200", "h100-cu128"):
+        results.write(tmp_path, results.ImageResult(name, True, f"r/x:gptoss-{name}-1", f"r/x:gptoss-{name}"))
+    results.write(tmp_path, results.GpuResult("h100", "passed", "served", versus=LOST))
+    lines = {"h100": "cuda/current", "h200": "cuda/current", "h100-cu128": "cuda/cu128"}
+    published = release.promote_all(None, tmp_path, "r/y", False, lines=lines)
+    assert [(p.profile, p.ok) for p in published] == [("h100", False), ("h100-cu128", False), ("h200", False)]
+    assert published[2].detail == ("line cuda/current held: h100's settings are worse than vLLM 0.34.0's defaults: "
+                                   "h100 max-throughput (output tok/s per GPU 0.91x); once a person has looked, "
+                                   "promote --accept-settings h100")
+    assert published[1].detail == "pushed to r/x, not r/y"  # the other line goes on to its own gates
+    assert gates.held_lines({"h100": ("cuda/current", LOST)}, {"h100"}) == {}
+    assert results.versus_text(LOST) == "max-throughput worse 0.91x (vLLM 0.34.0)"
+    assert "| max-throughput worse 0.91x (vLLM 0.34.0) |" in results.markdown(tmp_path)

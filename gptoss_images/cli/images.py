@@ -161,11 +161,22 @@ def cmd_gpu_test(args: argparse.Namespace) -> int:
     if bad:
         raise UserError(f"--env {bad[0]!r}: expected NAME=VALUE")
     env = dict(item.split("=", 1) for item in args.env)
+    carried = None
+    if args.against_defaults == "new-release":
+        if not args.registry:
+            raise UserError("--against-defaults new-release: give --registry, where the last published image's "
+                            "measurements are")
+        carried = gpu_test.measured_versus(tags.floating(args.registry, profile.name), profile.stack.vllm)
+    compare = args.against_defaults == "always" or (args.against_defaults == "new-release" and carried is None)
     outcome = gpu_test.run(client, image, profile, with_gpu=not args.without_gpu, env=env,
-                           measure=not args.no_measure, hf_cache=args.hf_cache, eval_data=args.eval_data)
+                           measure=not args.no_measure, hf_cache=args.hf_cache, eval_data=args.eval_data,
+                           against_defaults=compare)
+    versus = outcome.versus or carried or {}
     if outcome.selftest:
         print(f"[{profile.name}] self-test {'passed' if outcome.selftest['passed'] else 'FAILED'}: "
               f"{results.startup_text(outcome.selftest)}")
+    if versus:
+        print(f"[{profile.name}] against vLLM's defaults: {results.versus_text(versus)}")
     print(f"[{profile.name}] gpu-test {'passed' if outcome.ok else 'FAILED'}: {outcome.detail}")
     if outcome.bench:
         print(f"[{profile.name}] bench: {outcome.bench['output_throughput_per_gpu']:.0f} output tok/s per GPU, "
@@ -174,7 +185,8 @@ def cmd_gpu_test(args: argparse.Namespace) -> int:
         print(f"[{profile.name}] eval: {o['eval']} {o['score']:.1f} (recipe {o['recipe']}, {o['samples']} answers)")
     if args.results:
         results.write(args.results, results.GpuResult(profile.name, "passed" if outcome.ok else "failed",
-                                                      outcome.detail, outcome.bench, outcome.evals, outcome.selftest))
+                                                      outcome.detail, outcome.bench, outcome.evals, outcome.selftest,
+                                                      versus))
     return 0 if outcome.ok else 1
 
 
@@ -233,8 +245,13 @@ def cmd_stacks(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
+    loaded = catalog.load(args.profiles_dir)
+    unknown = sorted(set(args.accept_settings) - set(loaded))
+    if unknown:
+        raise UserError(f"--accept-settings {','.join(unknown)}: no such profile; allowed: {', '.join(loaded)}")
+    lines = {name: f"{p.family}/{p.line}" for name, p in loaded.items()}
     published = release.promote_all(engine.connect(), args.results, args.registry, args.allow_no_gpu_check,
-                                    args.max_throughput_drop)
+                                    args.max_throughput_drop, lines, set(args.accept_settings))
     for p in published:
         print(f"{p.profile:8} {'published' if p.ok else 'not published'}{': ' + p.detail if p.detail else ''}")
     return 0 if published and all(p.ok for p in published) else 1
@@ -287,6 +304,7 @@ EXAMPLES = {
                 "python build.py release --registry ghcr.io/acme/gptoss-images --hold-floating --results results",
                 "python build.py release h100 --dry-run"],
     "gpu-test": ["python build.py gpu-test h100 --results results",
+                 "python build.py gpu-test h100 --results results --against-defaults new-release --registry R",
                  "python build.py gpu-test h100 --results results --hf-cache /mnt/hf --eval-data /mnt/evals",
                  "python build.py gpu-test h100 --image ghcr.io/acme/gptoss-images:gptoss-h100"],
     "gpu-runners": ["RUNNERS_TOKEN=... python build.py gpu-runners --repository acme/gptoss-images --results results "
@@ -294,7 +312,8 @@ EXAMPLES = {
     "stacks": ["python build.py stacks", "python build.py stacks cuda-current --registry ghcr.io/acme/gptoss-images",
                "python build.py stacks --github-output stacks"],
     "promote": ["python build.py promote --results results --registry ghcr.io/acme/gptoss-images",
-                "python build.py promote --results results --registry R --max-throughput-drop 0.05"],
+                "python build.py promote --results results --registry R --max-throughput-drop 0.05",
+                "python build.py promote --results results --registry R --accept-settings h100,h200"],
     "summary": ["python build.py summary --results results",
                 "python build.py summary --results results --output \"$GITHUB_STEP_SUMMARY\""],
 }
@@ -304,6 +323,10 @@ def _folder(text: str) -> Path:
     if not Path(text).is_dir():
         raise UserError(f"{text!r}: no such folder")
     return Path(text)
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def _fraction(text: str) -> float:
@@ -392,6 +415,13 @@ def add_commands(add: Add) -> None:
     p.add_argument("--without-gpu", action="store_true",
                    help="request no GPU and skip --check (to test the probe against a stub server)")
     p.add_argument("--no-measure", action="store_true", help="serve and chat only: no bench, no evals")
+    p.add_argument("--against-defaults", choices=["never", "always", "new-release"], default="never",
+                   help="gptoss-bench --synthetic --against-defaults --scenario all on the GPUs, before any weights: "
+                        "never (default), always, or new-release: only when the image's vLLM is not the one "
+                        "the published image was measured on (read beside its floating tag in --registry)")
+    p.add_argument("--registry", metavar="HOST/REPO", type=cli_args.repository,
+                   help="where the published images and their measurements are (for --against-defaults "
+                        "new-release)")
     p.add_argument("--hf-cache", type=_folder, metavar="DIR",
                    help="the Hugging Face cache to mount (default ~/.cache/huggingface)")
     p.add_argument("--eval-data", type=_folder, metavar="DIR",
@@ -402,6 +432,9 @@ def add_commands(add: Add) -> None:
     p.add_argument("--registry", required=True, metavar="HOST/REPO", type=cli_args.repository)
     p.add_argument("--allow-no-gpu-check", action="store_true",
                    help="also publish profiles whose GPU check did not run (no GPU here)")
+    p.add_argument("--accept-settings", type=_names, default=[], metavar="PROFILE[,PROFILE...]",
+                   help="a person accepts that these profiles' settings measured worse than the new vLLM's "
+                        "defaults: their line is published anyway")
     p.add_argument("--max-throughput-drop", type=_fraction, default=gates.MAX_THROUGHPUT_DROP, metavar="F",
                    help="refuse an image whose output tok/s per GPU fell more than F from the last published "
                         f"one (default {gates.MAX_THROUGHPUT_DROP})")

@@ -1,8 +1,11 @@
-"""Promote's gates: the self-test, throughput against the last published night, accuracy against the recipe.
+"""Promote's gates: the self-test, throughput against the last published night, accuracy against the recipe,
+the settings against vLLM's defaults.
 
 An image whose output throughput per GPU fell by more than the threshold from the one
 published before it, or whose eval fell below the recipe's score minus its tolerance,
-keeps its immutable tag and does not get the floating one; the reason says which.
+keeps its immutable tag and does not get the floating one; the reason says which. A
+profile whose tuned settings measured worse than vLLM's defaults on a new release holds
+every image of its line until a person accepts it (promote --accept-settings PROFILE).
 """
 
 from __future__ import annotations
@@ -34,3 +37,20 @@ def refusals(bench: dict[str, Any], evals: list[dict[str, Any]], previous: dict[
             found.append(f"{outcome['eval']} {outcome['score']:.1f} is below the recipe's {outcome['recipe']:.1f} "
                          f"- {outcome['tolerance']:.1f} (gpt-oss-{outcome['model']}, {outcome['effort']} effort)")
     return found
+
+
+def losing(versus: dict[str, Any]) -> list[str]:
+    """The scenarios whose settings measured worse than vLLM's defaults, and by how much."""
+    return [f"{v['settings']} ({v['why']})" for v in versus.get("verdicts") or [] if v.get("verdict") == "worse"]
+
+
+def held_lines(versus_by_profile: dict[str, tuple[str, dict[str, Any]]], accepted: set[str]) -> dict[str, str]:
+    """Each line (family and line, e.g. cuda/current) held by a profile whose settings lose to vLLM's defaults,
+    with the reason; profiles in `accepted` are a person's acceptance and hold nothing."""
+    held: dict[str, str] = {}
+    for profile, (line, versus) in sorted(versus_by_profile.items()):
+        lost = losing(versus)
+        if lost and profile not in accepted and line not in held:
+            held[line] = (f"{profile}'s settings are worse than vLLM {versus.get('vllm', '')}'s defaults: "
+                          f"{'; '.join(lost)}; once a person has looked, promote --accept-settings {profile}")
+    return held

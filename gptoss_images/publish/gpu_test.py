@@ -1,6 +1,9 @@
 """On a GPU machine: the image's machine check, its self-test, a short real serve of gpt-oss-20b, its measures.
 
 The self-test (a synthetic model: no weights) must pass before the weights are touched;
+on a new vLLM release, the synthetic benchmark then measures the profile's settings
+against vLLM's defaults (`gptoss-bench --synthetic --against-defaults`, every scenario
+these GPUs run), for promote's gates;
 /v1/models and one chat completion must answer before a floating tag may move; then
 gptoss-bench (a short run of the recipe's benchmark) and gptoss-eval (GPQA and AIME25 at
 low effort, each question once) run inside the server's container, and promote's gates
@@ -21,7 +24,9 @@ from typing import Any
 import docker
 from docker.types import DeviceRequest
 
+from gptoss_images.errors import UserError
 from gptoss_images.profiles.schema import Profile
+from gptoss_images.publish import artifacts
 
 SERVE_MODEL = "openai/gpt-oss-20b"
 BENCH = ["gptoss-bench", "--json", "--max-concurrency", "64", "--num-prompts", "320"]
@@ -37,6 +42,7 @@ class Outcome:
     bench: dict[str, Any] = field(default_factory=dict)
     evals: list[dict[str, Any]] = field(default_factory=list)
     selftest: dict[str, Any] = field(default_factory=dict)
+    versus: dict[str, Any] = field(default_factory=dict)
 
 
 def selftest_summary(report: dict[str, Any]) -> dict[str, Any]:
@@ -54,7 +60,7 @@ def _gpu_options(profile: Profile) -> dict:
 
 def run(client: docker.DockerClient, image: str, profile: Profile, with_gpu: bool = True,
         env: dict[str, str] | None = None, timeout_s: float = 1800, measure: bool = True,
-        hf_cache: Path | None = None, eval_data: Path | None = None) -> Outcome:
+        hf_cache: Path | None = None, eval_data: Path | None = None, against_defaults: bool = False) -> Outcome:
     """`--check` must pass, then the server must answer /v1/models and one chat completion; with
     `measure`, the bench and the evals run against it. `hf_cache` (default ~/.cache/huggingface)
     is the image's Hugging Face cache; `eval_data` holds the eval datasets (default: downloaded)."""
@@ -81,6 +87,7 @@ def run(client: docker.DockerClient, image: str, profile: Profile, with_gpu: boo
                            selftest=tested)
     else:
         tested = {}
+    compared = versus(client, image, env, volumes, options, timeout_s, profile.stack.vllm) if against_defaults else {}
     port = _free_port()
     server = client.containers.run(image, [], detach=True, ipc_mode="host", environment=env, volumes=volumes,
                                    ports={"8000/tcp": ("127.0.0.1", port)}, **options)
@@ -108,14 +115,15 @@ def run(client: docker.DockerClient, image: str, profile: Profile, with_gpu: boo
             return Outcome(False, f"the chat completion returned no text: {json.dumps(reply)[:300]}")
         served = f"served {name}: {text.strip()[:60]!r}"
         if not measure:
-            return Outcome(True, served, selftest=tested)
+            return Outcome(True, served, selftest=tested, versus=compared)
         bench, problem = _exec_json(server, BENCH)
         if problem:
-            return Outcome(False, f"{served}; gptoss-bench failed: {problem}", selftest=tested)
+            return Outcome(False, f"{served}; gptoss-bench failed: {problem}", selftest=tested, versus=compared)
         evals, problem = _exec_json(server, EVALS + (["--data", EVAL_DATA] if eval_data else []))
         if problem:
-            return Outcome(False, f"{served}; gptoss-eval failed: {problem}", bench, selftest=tested)
-        return Outcome(True, served, bench, evals, tested)
+            return Outcome(False, f"{served}; gptoss-eval failed: {problem}", bench, selftest=tested,
+                           versus=compared)
+        return Outcome(True, served, bench, evals, tested, compared)
     finally:
         server.remove(force=True)
 
@@ -136,6 +144,40 @@ def selftest(client: docker.DockerClient, image: str, env: dict[str, str], volum
         return selftest_summary(json.loads(out))
     except ValueError:
         return {"passed": False, "startup": {}, "failed": [], "error": f"exit {code}: {err.strip()[-300:]}"}
+
+
+def versus(client: docker.DockerClient, image: str, env: dict[str, str], volumes: dict, options: dict,
+           timeout_s: float, vllm: str) -> dict[str, Any]:
+    """`gptoss-bench --synthetic --against-defaults --scenario all --json` in the image, on the GPUs: the verdicts
+    (an error if it gave none). Not a failure of the GPU check: promote's gates judge the verdicts."""
+    argv = ["gptoss-bench", "--synthetic", "--against-defaults", "--scenario", "all", "--json", "--health-timeout",
+            str(int(timeout_s))]
+    container = client.containers.run(image, argv, detach=True, ipc_mode="host", environment=env, volumes=volumes,
+                                      **options)
+    try:
+        code = container.wait(timeout=6 * timeout_s)["StatusCode"]
+        out = container.logs(stdout=True, stderr=False).decode(errors="replace")
+        err = container.logs(stdout=False, stderr=True).decode(errors="replace")
+    finally:
+        container.remove(force=True)
+    try:
+        report = json.loads(out)
+        return {"vllm": report["vllm"], "verdicts": report["verdicts"]}
+    except (ValueError, KeyError, TypeError):
+        return {"vllm": vllm, "verdicts": [], "error": f"exit {code}: {err.strip()[-300:]}"}
+
+
+def measured_versus(floating: str, vllm: str) -> dict[str, Any] | None:
+    """The verdicts the published image (`floating`) was measured with, if they are of vLLM `vllm`: a release
+    is compared with its defaults once, on its first night."""
+    try:
+        measured = artifacts.pull_measured(floating) or {}
+    except UserError:
+        return None
+    earlier = measured.get("versus") or {}
+    if earlier.get("vllm") != vllm or earlier.get("error"):
+        return None
+    return {**earlier, "carried": True}
 
 
 def _exec_json(server: Any, command: list[str]) -> tuple[Any, str]:

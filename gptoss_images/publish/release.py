@@ -62,14 +62,24 @@ def release(client: docker.DockerClient, profile: Profile, inputs: build.BuildIn
 
 
 def promote_all(client: docker.DockerClient, directory: Path, registry_repo: str, allow_no_gpu_check: bool,
-                max_drop: float = gates.MAX_THROUGHPUT_DROP) -> list[results.PublishResult]:
+                max_drop: float = gates.MAX_THROUGHPUT_DROP, lines: dict[str, str] | None = None,
+                accepted: set[str] = frozenset()) -> list[results.PublishResult]:
     """Move the floating tag of each profile whose image was pushed to `registry_repo`, whose GPU
-    check passed and whose measurements pass the gates; keep those measurements beside it."""
+    check passed and whose measurements pass the gates; keep those measurements beside it. `lines`
+    maps each profile to its line (cuda/current): a line whose settings lost to vLLM's defaults is held
+    whole, unless its losing profiles are `accepted`."""
+    lines = lines or {}
+    measured = {name: (lines.get(name, name), gpu.versus) for name in results.profiles_in(directory)
+                if (gpu := results.read(directory, name, "gpu")) and gpu.versus}
+    held = gates.held_lines(measured, set(accepted))
     published = []
     for name in results.profiles_in(directory):
         image, gpu = results.read(directory, name, "image"), results.read(directory, name, "gpu")
         status = gpu.status if gpu else "not run"
-        if not image.ok or not image.immutable:
+        if lines.get(name, name) in held:
+            outcome = results.PublishResult(name, False, f"line {lines.get(name, name)} held: "
+                                                         f"{held[lines.get(name, name)]}")
+        elif not image.ok or not image.immutable:
             outcome = results.PublishResult(name, False, "no image was pushed")
         elif not image.immutable.startswith(f"{registry_repo}:"):
             outcome = results.PublishResult(name, False, f"pushed to {tags.split(image.immutable)[0]}, "
@@ -97,10 +107,10 @@ def _promote_measured(client: docker.DockerClient, directory: Path, image: resul
     except UserError as exc:
         return results.PublishResult(image.profile, False, str(exc))
     detail = "" if gpu else "without GPU check"
-    if gpu and (gpu.bench or gpu.evals):
+    if gpu and (gpu.bench or gpu.evals or gpu.versus):
         try:
             artifacts.push_measured(image.floating, {"immutable": image.immutable, "digest": image.digest,
-                                           "bench": gpu.bench, "evals": gpu.evals})
+                                                     "bench": gpu.bench, "evals": gpu.evals, "versus": gpu.versus})
         except UserError as exc:
             detail = f"measurements not kept: {exc}"
     return results.PublishResult(image.profile, True, detail)

@@ -34,6 +34,9 @@ class GpuResult:
     """gptoss-eval's outcomes (low effort)."""
     selftest: dict[str, Any] = field(default_factory=dict)
     """The image's --self-test on the GPU before any weights: passed, failed checks, start-up phases."""
+    versus: dict[str, Any] = field(default_factory=dict)
+    """Its settings against vLLM's defaults (gptoss-bench --synthetic --against-defaults), once per vLLM
+    release: {"vllm": version, "verdicts": [...], "carried": true when an earlier night measured them}."""
 
 
 @dataclass
@@ -76,8 +79,8 @@ def profiles_in(directory: Path) -> list[str]:
 def markdown(directory: Path) -> str:
     """The run's summary table: profile, digest, size, build time, GPU check, what it measured next to
     the last published night's (in brackets), result."""
-    rows = ["| profile | digest | size | build | SBOM | self-test | GPU check | out tok/s/GPU | TTFT p50 | TPOT p50 "
-            "| GPQA | AIME25 | result |", "| " + " | ".join(["---"] * 13) + " |"]
+    rows = ["| profile | digest | size | build | SBOM | self-test | vs vLLM's defaults | GPU check | out tok/s/GPU "
+            "| TTFT p50 | TPOT p50 | GPQA | AIME25 | result |", "| " + " | ".join(["---"] * 14) + " |"]
     for profile in profiles_in(directory):
         image, gpu = read(directory, profile, "image"), read(directory, profile, "gpu")
         publish = read(directory, profile, "publish")
@@ -95,7 +98,8 @@ def markdown(directory: Path) -> str:
         rows.append(f"| {profile} | {image.digest[:19] or '-'} | "
                     f"{f'{image.size / 1e9:.2f} GB' if image.size else '-'} | "
                     f"{f'{image.build_s:.1f} s' if image.build_s else '-'} | {_packages(image.sbom)} | "
-                    f"{startup_text(gpu.selftest) if gpu and gpu.selftest else '-'} | {gpu_text} | "
+                    f"{startup_text(gpu.selftest) if gpu and gpu.selftest else '-'} | "
+                    f"{versus_text(gpu.versus) if gpu and gpu.versus else '-'} | {gpu_text} | "
                     f"{_then(bench.get('output_throughput_per_gpu'), old_bench.get('output_throughput_per_gpu'), 0)} | "
                     f"{_then(bench.get('median_ttft_ms'), old_bench.get('median_ttft_ms'), 0, ' ms')} | "
                     f"{_then(bench.get('median_tpot_ms'), old_bench.get('median_tpot_ms'), 1, ' ms')} | "
@@ -113,6 +117,17 @@ def startup_text(selftest: dict[str, Any]) -> str:
                                                                  ("graph_capture_s", "graphs")) if key in phases]
     healthy = f", /health in {phases['healthy_s']:.0f} s" if "healthy_s" in phases else ""
     return f"passed{healthy}" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def versus_text(versus: dict[str, Any]) -> str:
+    """Each scenario's verdict against vLLM's defaults, with its ratio: 'max-throughput better 1.29x'."""
+    if versus.get("error"):
+        return f"not measured: {versus['error'][:100]}"
+    parts = [f"{v['scenario']} {v['verdict']} " + "/".join(f"{r:.2f}x" for r in v["ratios"].values())
+             for v in versus.get("verdicts") or []]
+    return (", ".join(parts) or "no scenario measured") + (f" (vLLM {versus['vllm']}"
+                                                            + (", an earlier night's)" if versus.get("carried")
+                                                               else ")") if versus.get("vllm") else "")
 
 
 def _packages(line: str) -> str:
