@@ -3,6 +3,9 @@
 
     python bench/run.py            everything (about 45 minutes; needs ~45 GB of free disk)
     python bench/run.py --quick    rendering and the launcher only (seconds)
+    python bench/run.py --bytecode IMAGE
+                                   what the stack's bytecode costs (bytes) and saves (vLLM's import, in a
+                                   read-only container), on a built image (a few minutes)
 
 "Before" is the layout of commit d699caa (the stack in one 9.8 GB layer, built inside
 every profile's image), checked out in a git worktree and built with its own build.py;
@@ -183,6 +186,43 @@ def full() -> dict:
     return out
 
 
+IMPORT = ("import time; t = time.perf_counter(); import vllm.entrypoints.openai.api_server; "
+          "print(round(time.perf_counter() - t, 2))")
+"""What a start imports first: vLLM's OpenAI server (with torch and transformers), timed inside the container."""
+
+
+def bytecode(image: str, runs: int) -> dict:
+    """The image's .pyc bytes, and vLLM's import in a read-only container with them and without them (Python told
+    to look for bytecode in a folder that does not exist, as it had to when the images shipped none)."""
+    def run(*argv: str) -> str:
+        """`docker run --read-only ... IMAGE -c SCRIPT`: argv is docker's options, the entrypoint, the script."""
+        *options, entrypoint, script = argv
+        return subprocess.run(["docker", "run", "--rm", "--read-only", "--tmpfs", "/tmp", *options, "--entrypoint",
+                               entrypoint, image, "-c", script], capture_output=True, text=True, check=True).stdout
+    size = run("sh", "find /opt/venv -name '*.pyc' -printf '%s\\n' | awk '{s+=$1; n++} END {print s, n}'").split()
+    files = run("sh", "find /opt/venv -name '*.py' | wc -l").strip()
+    samples: dict[str, list[float]] = {"with": [], "without": []}
+    for _ in range(runs):  # alternate, so that the page cache favours neither
+        samples["with"].append(float(run("python3", IMPORT).split()[-1]))
+        samples["without"].append(float(run("-e", "PYTHONPYCACHEPREFIX=/nonexistent", "python3", IMPORT).split()[-1]))
+    with_s, without_s = stats(samples["with"]), stats(samples["without"])
+    return {"image": image, "pyc_bytes": int(size[0]), "pyc_files": int(size[1]), "py_files": int(files),
+            "image_bytes": engine.connect().images.get(image).attrs["Size"], "import_with": with_s,
+            "import_without": without_s, "ratio": round(without_s["median_s"] / with_s["median_s"], 2)}
+
+
+def bytecode_markdown(b: dict) -> str:
+    return "\n".join([
+        "| vLLM's OpenAI server imported in a read-only container | without bytecode | with it | with vs without |",
+        "| --- | --- | --- | --- |",
+        f"| {b['image']} ({b['py_files']:,} .py files) | {b['import_without']['median_s']} s (min "
+        f"{b['import_without']['min_s']}, max {b['import_without']['max_s']}) | {b['import_with']['median_s']} s "
+        f"(min {b['import_with']['min_s']}, max {b['import_with']['max_s']}) | {b['ratio']}× faster, "
+        f"{b['import_with']['runs']} runs each |",
+        f"| what it costs | | {b['pyc_files']:,} .pyc files, {b['pyc_bytes'] / 1e6:,.0f} MB "
+        f"({b['pyc_bytes'] / b['image_bytes']:.1%} of the image's {b['image_bytes'] / 1e9:.2f} GB) | |"]) + "\n"
+
+
 def markdown(results: dict) -> str:
     rows = ["| measure | measured | target |", "| --- | --- | --- |"]
     for key, label in (("render_all", "render all profiles: docker/ and deploy/ (a process)"),
@@ -216,7 +256,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="rendering and the launcher only")
     parser.add_argument("--runs", type=int, default=15, help="runs of each cheap measure")
+    parser.add_argument("--bytecode", metavar="IMAGE", help="only the bytecode's cost and saving, on IMAGE")
     args = parser.parse_args()
+    if args.bytecode:
+        measured = bytecode(args.bytecode, min(args.runs, 5))
+        (REPO / "bench" / "bytecode.json").write_text(json.dumps(measured, indent=2) + "\n")
+        (REPO / "bench" / "bytecode.md").write_text(bytecode_markdown(measured))
+        print(bytecode_markdown(measured))
+        return 0
     results = quick(args.runs)
     if not args.quick:
         if shutil.disk_usage(REPO).free < 45e9:

@@ -57,8 +57,9 @@ def test_the_current_line_takes_the_recipes_current_settings():
     assert h100.base_image == "nvidia/cuda:13.0.2-base-ubuntu24.04"
     assert (h100.stack.vllm, h100.stack.cuda, h100.stack.cuda_home, h100.gpu.driver_min) == \
         ("0.33.0", "13.0", "pip", "580.65.06")
-    assert h100.serve.config == {"no-enable-prefix-caching": True, "max-cudagraph-capture-size": 2048,
-                                 "max-num-batched-tokens": 8192, "stream-interval": 20}
+    assert h100.serve.config == {"no-enable-prefix-caching": True, "max-num-batched-tokens": 8192}  # as measured
+    assert h100.serve.scenarios["max-throughput"].args == {"max-num-seqs": 512, "stream-interval": 20}
+    assert h100.serve.scenarios["min-latency"].goal == "latency"
     assert p["b200"].serve.config["kv-cache-dtype"] == "fp8"
     assert p["b200"].options["moe-activation"].default == "mxfp8"
     assert "speculative" in h100.options and "speculative" not in p["a100"].options
@@ -174,18 +175,18 @@ def test_all_problems_of_a_run_are_reported_at_once(profiles_dir):
 
 
 def test_a_child_can_remove_an_inherited_key(profiles_dir):
-    (profiles_dir / "h200.yaml").write_text(
-        (profiles_dir / "h200.yaml").read_text() + "lines: {cu128: {serve: {config: {cuda-graph-sizes: null}}}}\n")
-    p = catalog.load(profiles_dir)["h200-cu128"]
+    (profiles_dir / "h100.yaml").write_text(
+        (profiles_dir / "h100.yaml").read_text() + "lines: {cu128: {serve: {config: {cuda-graph-sizes: null}}}}\n")
+    p = catalog.load(profiles_dir)["h100-cu128"]
     assert "cuda-graph-sizes" not in p.serve.config and "async-scheduling" in p.serve.config
 
 
 def test_a_file_sets_keys_for_one_line_only(profiles_dir):
-    (profiles_dir / "h200.yaml").write_text(
-        (profiles_dir / "h200.yaml").read_text() + "lines: {cu128: {serve: {config: {max-model-len: 4096}}}}\n")
+    (profiles_dir / "h100.yaml").write_text(
+        (profiles_dir / "h100.yaml").read_text() + "lines: {cu128: {serve: {config: {max-model-len: 4096}}}}\n")
     loaded = catalog.load(profiles_dir)
-    assert loaded["h200-cu128"].serve.config["max-model-len"] == 4096
-    assert "max-model-len" not in loaded["h200"].serve.config
+    assert loaded["h100-cu128"].serve.config["max-model-len"] == 4096
+    assert "max-model-len" not in loaded["h100"].serve.config
 
 
 def test_a_setting_is_checked_against_its_own_lines_release(profiles_dir):

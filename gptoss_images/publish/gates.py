@@ -1,5 +1,4 @@
-"""Promote's gates: the self-test, throughput against the last published night, accuracy against the recipe,
-the settings against vLLM's defaults.
+"""Promote's gates: the self-test, throughput, accuracy, the settings against vLLM's defaults.
 
 An image whose output throughput per GPU fell by more than the threshold from the one
 published before it, or whose eval fell below the recipe's score minus its tolerance,
