@@ -234,7 +234,7 @@ def test_promote_refuses_an_image_that_measured_worse_and_says_why(registry, tmp
 
 
 @pytest.mark.docker
-@pytest.mark.parametrize("tool", ["gptoss-bench", "gptoss-eval", "gptoss-self-test"])
+@pytest.mark.parametrize("tool", ["gptoss-bench", "gptoss-bench --synthetic", "gptoss-eval", "gptoss-self-test"])
 def test_the_image_runs_its_tools_and_they_teach(client, h100, tool):
-    out = client.containers.run(h100[0].id, [tool, "--help"], remove=True, network_mode="none").decode()
+    out = client.containers.run(h100[0].id, [*tool.split(), "--help"], remove=True, network_mode="none").decode()
     assert out.startswith(f"usage: {tool}") and "examples:" in out and "exit codes:" in out
