@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gptoss_images.launcher.inputs import one_line
+from gptoss_images.core.inputs import one_line
 
 
 @dataclass(frozen=True)

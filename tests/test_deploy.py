@@ -19,7 +19,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from gptoss_images.launcher import checks, gpus, runtime
+from gptoss_images.core import gpus, runtime
+from gptoss_images.launcher import checks
 from gptoss_images.launcher.main import main as launcher
 from gptoss_images.profiles import catalog
 from gptoss_images.render import deploy

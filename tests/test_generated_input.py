@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 
 from gptoss_images.cli.main import main as build_py
 from gptoss_images.cli.main import parser as build_py_parser
+from gptoss_images.core import gpus, inputs, vllm_api
 from gptoss_images.errors import UserError
-from gptoss_images.launcher import checks, gpus, inputs, vllm_api
+from gptoss_images.launcher import checks
 from gptoss_images.launcher.main import main as launcher
 from gptoss_images.profiles import catalog
 from tests.conftest import REPO

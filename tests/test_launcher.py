@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gptoss_images.launcher import checks, gpus
+from gptoss_images.core import gpus
+from gptoss_images.launcher import checks
 from gptoss_images.launcher.main import main
 from tests.conftest import REPO
 
@@ -371,7 +372,7 @@ def _family(line: str = "current") -> list[dict]:
     ("nvidia-smi-b200.csv", None, "b200-cu128"), ("nvidia-smi-mixed.csv", None, None),
     ("nvidia-smi-l40s.csv", None, None), ("nvidia-smi-h100-old-driver.csv", None, None)])
 def test_a_vendor_image_picks_the_profile_its_gpus_fit(fixture, current, cu128):
-    from gptoss_images.launcher import select
+    from gptoss_images.core import select
 
     for line, expected in (("current", current), ("cu128", cu128)):
         chosen = select.choose(_family(line), _nvidia(fixture))
@@ -383,8 +384,8 @@ def test_no_fit_is_one_message_with_what_was_found_and_what_each_profile_needs(t
     folder.mkdir()
     for p in ("a100", "h100", "h200", "b200"):
         (folder / f"{p}.json").write_text((REPO / "docker" / p / "profile.json").read_text())
+    from gptoss_images.core.inputs import BadInput
     from gptoss_images.launcher import profile as profile_file
-    from gptoss_images.launcher.inputs import BadInput
 
     with pytest.raises(BadInput) as raised:
         profile_file.load([], {}, lambda vendor: _nvidia("nvidia-smi-l40s.csv"), str(folder), "/nonexistent")
@@ -430,7 +431,7 @@ def test_the_recorded_h200_sessions_are_what_the_launcher_says_today(capsys):
 
 
 def test_caches_go_under_the_cache_volume_or_to_tmp(tmp_path):
-    from gptoss_images.launcher import caches
+    from gptoss_images.core import caches
 
     env, where = caches.environment({"GPTOSS_CACHE_DIR": str(tmp_path)})
     assert env["VLLM_CACHE_ROOT"] == f"{tmp_path}/vllm" and env["TRITON_CACHE_DIR"] == f"{tmp_path}/triton"

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import REPO
 
 PACKAGE = REPO / "gptoss_images"
-STAGES = ["launcher", "measure", "profiles", "render", "vllm", "image", "publish", "cli"]
+STAGES = ["core", "launcher", "measure", "profiles", "render", "vllm", "image", "publish", "cli"]
 STANDALONE = {"vllm/introspect.py": {"vllm"}, "image/vocab.py": set(), "image/layers.py": set(),
               "image/probe.py": {"torch"}, "measure/checkpoint.py": {"torch", "safetensors", "numpy"},
               "measure/tokenizer.py": {"tiktoken", "tiktoken_ext", "tokenizers", "transformers"},
@@ -45,8 +45,9 @@ def test_imports_flow_one_way(rel):
         allowed = set(sys.stdlib_module_names) | STANDALONE[rel] | {"__future__"}
         assert {m.split(".")[0] for m in _imports(PACKAGE / rel)} <= allowed
         return
-    if stage in ("launcher", "measure"):  # runs inside the image: the launcher and the standard library only
-        inside = ("gptoss_images.launcher",) + (("gptoss_images.measure",) if stage == "measure" else ())
+    if stage in ("core", "launcher", "measure"):  # runs inside the image: the core and the standard library only
+        inside = ("gptoss_images.core",) + {"core": (), "launcher": ("gptoss_images.launcher",),
+                                            "measure": ("gptoss_images.launcher", "gptoss_images.measure")}[stage]
         assert all(m.startswith(inside) for m in ours), ours
         third = {m.split(".")[0] for m in _imports(PACKAGE / rel)} - set(sys.stdlib_module_names)
         assert third <= {"gptoss_images", "__future__"}, third

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gptoss_images.launcher import checks, gpus
+from gptoss_images.core import gpus
+from gptoss_images.launcher import checks
 from gptoss_images.launcher import main as launcher
 from gptoss_images.measure import probes, selftest, startup
 from tests.conftest import REPO

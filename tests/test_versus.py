@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from gptoss_images.launcher import checks, gpus
+from gptoss_images.core import gpus
+from gptoss_images.launcher import checks
 from gptoss_images.measure import bench, startup, versus
 from gptoss_images.measure.server import Vllm
 from gptoss_images.publish import gates, release, results

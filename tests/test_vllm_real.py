@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from gptoss_images.launcher import vllm_api
+from gptoss_images.core import vllm_api
 from gptoss_images.profiles import catalog
 from gptoss_images.vllm import install, matrix, record
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gptoss_images.launcher import gpus as gpu_probe
-from gptoss_images.launcher import runtime, select
-from gptoss_images.launcher.plan import Plan
+from gptoss_images.core import gpus as gpu_probe
+from gptoss_images.core import runtime, select
+from gptoss_images.core.plan import Plan
 
 NAMES = ["gpu", "arch", "count", "memory", "driver", "shm", "model", "vocab", "tools"]
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 
-from gptoss_images.launcher.plan import Plan
+from gptoss_images.core.plan import Plan
 
 CLIS = (["hf", "download"], ["huggingface-cli", "download"])
 UNUSED = ["original/*", "metal/*"]

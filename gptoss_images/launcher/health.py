@@ -10,7 +10,7 @@ import os
 import urllib.error
 import urllib.request
 
-from gptoss_images.launcher import runtime
+from gptoss_images.core import runtime
 
 
 def probe(timeout: float = 5.0, port: int | str | None = None) -> int:

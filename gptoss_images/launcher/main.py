@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from gptoss_images.launcher import checks, download, gpus, health, inputs, select, vllm_api
-from gptoss_images.launcher import plan as planner
+from gptoss_images.core import gpus, inputs, select, vllm_api
+from gptoss_images.core import plan as planner
+from gptoss_images.core.inputs import BadInput
+from gptoss_images.launcher import checks, download, health
 from gptoss_images.launcher import profile as profile_file
-from gptoss_images.launcher.inputs import BadInput
 
 SELF_TEST = "gptoss-self-test"
 TOOLS = ("gptoss-bench", "gptoss-eval", SELF_TEST)

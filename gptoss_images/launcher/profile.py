@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gptoss_images.launcher import gpus, select
-from gptoss_images.launcher.inputs import BadInput
+from gptoss_images.core import gpus, select
+from gptoss_images.core.inputs import BadInput
 
 DEFAULT = "/opt/gptoss/profile.json"
 FOLDER = "/opt/gptoss/profiles"

@@ -20,9 +20,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gptoss_images.launcher import inputs
-from gptoss_images.launcher.inputs import BadInput
-from gptoss_images.launcher.plan import Plan
+from gptoss_images.core import inputs
+from gptoss_images.core.inputs import BadInput
+from gptoss_images.core.plan import Plan
 from gptoss_images.measure import common
 
 PROG = "gptoss-bench"

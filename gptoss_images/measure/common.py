@@ -15,10 +15,11 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from gptoss_images.launcher import caches, checks, inputs, runtime, vllm_api
-from gptoss_images.launcher import plan as planner
+from gptoss_images.core import caches, inputs, runtime, vllm_api
+from gptoss_images.core import plan as planner
+from gptoss_images.core.inputs import BadInput
+from gptoss_images.launcher import checks
 from gptoss_images.launcher import profile as profile_file
-from gptoss_images.launcher.inputs import BadInput
 
 KNOBS = {k.option: k for k in inputs.KNOBS}
 

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from gptoss_images.launcher.inputs import BadInput
+from gptoss_images.core.inputs import BadInput
 from gptoss_images.measure import common, grading
 
 PROG = "gptoss-eval"

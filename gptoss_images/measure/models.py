@@ -14,8 +14,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from gptoss_images.core.inputs import BadInput
 from gptoss_images.launcher.checks import Result
-from gptoss_images.launcher.inputs import BadInput
 
 ROOT = Path(__file__).resolve().parents[2]
 """The folder that holds gptoss_images, for the writer's interpreter."""

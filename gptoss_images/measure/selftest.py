@@ -21,11 +21,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from gptoss_images.launcher import caches, checks, inputs, runtime, vllm_api
+from gptoss_images.core import caches, inputs, runtime, vllm_api
+from gptoss_images.core.inputs import BadInput
+from gptoss_images.launcher import checks
 from gptoss_images.launcher import main as launcher
 from gptoss_images.launcher import profile as profile_file
 from gptoss_images.launcher.checks import Result
-from gptoss_images.launcher.inputs import BadInput
 from gptoss_images.measure import bench, common, models, probes, startup
 from gptoss_images.measure.server import Vllm
 

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gptoss_images.launcher import caches, checks, runtime, select, vllm_api
+from gptoss_images.core import caches, runtime, select, vllm_api
+from gptoss_images.core.inputs import BadInput
+from gptoss_images.launcher import checks
 from gptoss_images.launcher import main as launcher
 from gptoss_images.launcher import profile as profile_file
-from gptoss_images.launcher.inputs import BadInput
 from gptoss_images.measure import bench, common, models, selftest, startup
 from gptoss_images.measure.server import Vllm
 
@@ -239,7 +240,7 @@ def _found(machine: checks.Machine, profile: dict[str, Any]) -> list:
 
 
 def _tp(profile: dict[str, Any], scenario: str, environ: Mapping[str, str], argv: list[str]) -> int:
-    from gptoss_images.launcher import plan as planner
+    from gptoss_images.core import plan as planner
     model = environ.get("GPTOSS_MODEL") or next((argv[i + 1] for i, w in enumerate(argv[:-1]) if w == "--model"),
                                                 None)
     model = model if model in profile["models"] else selftest.SYNTHETIC_LIKE

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from gptoss_images import REPO
+from gptoss_images.core import vllm_api
 from gptoss_images.errors import Problem, UserError
-from gptoss_images.launcher import vllm_api
 from gptoss_images.profiles import files, schema, settings
 from gptoss_images.profiles.files import Source
 from gptoss_images.profiles.schema import EnvVar, Profile

@@ -2,7 +2,7 @@
 
 Serve settings (the base config, each scenario's, each model/TP rule's) are turned into
 the command-line words the launcher will emit and read by the same parser the launcher
-uses (gptoss_images.launcher.vllm_api): exact names, value kinds, choices and the ranges
+uses (gptoss_images.core.vllm_api): exact names, value kinds, choices and the ranges
 vLLM enforces, in milliseconds and without installing vLLM.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gptoss_images.core import vllm_api
 from gptoss_images.errors import Problem
-from gptoss_images.launcher import vllm_api
 from gptoss_images.profiles.schema import EnvVar, Profile
 
 LAUNCHER_FLAGS = {"model": "models and default_model", "tensor-parallel-size": "models.*.tp and default_tp",

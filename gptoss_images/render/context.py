@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from gptoss_images.launcher import gpus
+from gptoss_images.core import gpus
 from gptoss_images.profiles import catalog
 from gptoss_images.profiles.schema import Profile
 from gptoss_images.render import naming, stacks

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from gptoss_images.core import gpus, runtime, vllm_api
+from gptoss_images.core.plan import tensor_parallel
 from gptoss_images.errors import UserError
-from gptoss_images.launcher import gpus, runtime, vllm_api
-from gptoss_images.launcher.plan import tensor_parallel
 from gptoss_images.profiles import catalog
 from gptoss_images.profiles.schema import Profile
 from gptoss_images.render import naming

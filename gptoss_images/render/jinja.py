@@ -7,7 +7,7 @@ import json
 import jinja2
 
 from gptoss_images import REPO
-from gptoss_images.launcher import runtime
+from gptoss_images.core import runtime
 
 TEMPLATES = REPO / "templates"
 

@@ -16,7 +16,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from gptoss_images.launcher import vllm_api
+from gptoss_images.core import vllm_api
 
 RENAMES = vllm_api.RECORDS / "renames.json"
 

@@ -6,8 +6,8 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
-from gptoss_images.launcher import plan as planner
-from gptoss_images.launcher import vllm_api
+from gptoss_images.core import plan as planner
+from gptoss_images.core import vllm_api
 from gptoss_images.profiles import catalog
 from gptoss_images.profiles.schema import Profile
 

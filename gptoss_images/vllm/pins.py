@@ -18,8 +18,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gptoss_images.core import vllm_api
 from gptoss_images.errors import UserError
-from gptoss_images.launcher import vllm_api
 from gptoss_images.profiles import catalog
 from gptoss_images.profiles.schema import Profile
 from gptoss_images.render import context, tree

@@ -3,7 +3,7 @@
 `serve.json`: every `vllm serve` flag, from the release's own parser; `envs.txt`: the
 variables its `vllm.envs` defines; `metrics.txt`: the Prometheus metrics its engine
 declares (introspect.py record, under a venv or an image).
-The launcher and profile validation read them back (gptoss_images.launcher.vllm_api);
+The launcher and profile validation read them back (gptoss_images.core.vllm_api);
 the test suite compares them with the releases they came from.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gptoss_images.launcher.vllm_api import RECORDS
+from gptoss_images.core.vllm_api import RECORDS
 from gptoss_images.render import tree
 from gptoss_images.vllm import install
 

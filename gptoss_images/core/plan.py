@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gptoss_images.launcher import caches, vllm_api
-from gptoss_images.launcher.inputs import BadInput
+from gptoss_images.core import caches, vllm_api
+from gptoss_images.core.inputs import BadInput
 
 USER_FLAGS = ["max-model-len", "max-num-seqs", "gpu-memory-utilization", "served-model-name",
               "host", "port"]

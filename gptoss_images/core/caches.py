@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from gptoss_images.launcher.runtime import CACHE as ROOT
+from gptoss_images.core.runtime import CACHE as ROOT
 
 FALLBACK = "/tmp/gptoss-cache"
 FOLDERS = {"HF_HOME": "huggingface", "VLLM_CACHE_ROOT": "vllm", "TRITON_CACHE_DIR": "triton",

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gptoss_images.launcher import runtime
+from gptoss_images.core import runtime
 
 NVIDIA_SMI = ["nvidia-smi", "--query-gpu=name,compute_cap,memory.total,driver_version",
               "--format=csv,noheader,nounits"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gptoss_images.launcher import gpus as gpu_probe
+from gptoss_images.core import gpus as gpu_probe
 
 UTILIZATION = 0.9
 """vLLM's default share of each GPU's memory, for the fit of profiles that do not set one."""
