@@ -19,7 +19,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from gptoss_images.core import gpus, runtime
+from gptoss_images.core import runtime, vendors
 from gptoss_images.launcher import checks
 from gptoss_images.launcher.main import main as launcher
 from gptoss_images.profiles import catalog
@@ -105,7 +105,7 @@ def test_the_launcher_and_the_manifest_agree(overlay, tmp_path):
     environ = {"HOME": str(tmp_path), "GPTOSS_CACHE_DIR": str(tmp_path), **settings}
     argv = ["--profile", str(REPO / "docker" / name / "profile.json"), "--dry-run", "--json"]
     plan = _launcher_json(argv, environ)
-    resource = deploy.GPU_RESOURCES[profile["gpu"]["vendor"]]
+    resource = vendors.of(profile["gpu"]["vendor"]).resource
     assert container["resources"]["limits"] == {resource: plan["tensor_parallel_size"]}
     assert "--port" not in plan["argv"] and container["ports"] == [{"name": "http", "containerPort": runtime.PORT}]
     served = plan["argv"][plan["argv"].index("--served-model-name") + 1]
@@ -132,7 +132,7 @@ def test_node_selection_matches_the_recorded_gpus():
     NVIDIA GPU is one of its profile's products."""
     loaded = catalog.load()
     for recording in FIXTURES.glob("nvidia-smi-*.csv"):
-        for gpu in gpus.parse_nvidia_smi(recording.read_text()):
+        for gpu in vendors.nvidia.parse_smi(recording.read_text()):
             owners = [p for p in loaded.values() if p.line == "current" and any(m in gpu.name for m in p.gpu.match)]
             for profile in owners:
                 assert gpu.name.replace(" ", "-") in profile.gpu.products, (recording.name, profile.name)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from gptoss_images.cli.main import main as build_py
 from gptoss_images.cli.main import parser as build_py_parser
-from gptoss_images.core import gpus, inputs, vllm_api
+from gptoss_images.core import inputs, vendors, vllm_api
 from gptoss_images.errors import UserError
 from gptoss_images.launcher import checks
 from gptoss_images.launcher.main import main as launcher
@@ -54,7 +54,7 @@ SPELLINGS = [lambda k: ["--api-key", k], lambda k: [f"--api-key={k}"], lambda k:
 
 class FakeMachine(checks.Machine):
     def __init__(self) -> None:
-        found = gpus.parse_nvidia_smi((REPO / "tests/fixtures/gpus/nvidia-smi-h100.csv").read_text())
+        found = vendors.nvidia.parse_smi((REPO / "tests/fixtures/gpus/nvidia-smi-h100.csv").read_text())
         super().__init__(gpus=lambda vendor: (found, "fixture"), shm_bytes=lambda: 2**34)
 
 

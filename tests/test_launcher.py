@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gptoss_images.core import gpus
+from gptoss_images.core import vendors
 from gptoss_images.launcher import checks
 from gptoss_images.launcher.main import main
 from tests.conftest import REPO
@@ -165,12 +165,12 @@ def test_launcher_imports_nothing_heavy():
 
 
 class FakeMachine(checks.Machine):
-    def __init__(self, found: list[gpus.Gpu], shm: int = 64 * 2**30):
+    def __init__(self, found: list[vendors.Gpu], shm: int = 64 * 2**30):
         super().__init__(gpus=lambda vendor: (found, "fixture"), shm_bytes=lambda: shm)
 
 
-def _nvidia(name: str) -> list[gpus.Gpu]:
-    return gpus.parse_nvidia_smi((FIXTURES / name).read_text())
+def _nvidia(name: str) -> list[vendors.Gpu]:
+    return vendors.nvidia.parse_smi((FIXTURES / name).read_text())
 
 
 def _serve(profile: str, machine: checks.Machine, tmp_path: Path, *args: str, env: dict | None = None):
@@ -249,26 +249,26 @@ def test_a100_on_an_h100_profile_fails(tmp_path, capsys):
 
 def test_parsers_read_the_recorded_and_documented_formats():
     h100 = _nvidia("nvidia-smi-h100.csv")
-    assert h100 == [gpus.Gpu("nvidia", "NVIDIA H100 80GB HBM3", "9.0", 81559, "580.159.04")]
+    assert h100 == [vendors.Gpu("nvidia", "NVIDIA H100 80GB HBM3", "9.0", 81559, "580.159.04")]
     assert len(_nvidia("nvidia-smi-b200.csv")) == 8 and _nvidia("nvidia-smi-b200.csv")[0].arch == "10.0"
-    mi300 = gpus.parse_amd_smi((FIXTURES / "amd-smi-mi300x.json").read_text())
+    mi300 = vendors.amd.parse_amd_smi((FIXTURES / "amd-smi-mi300x.json").read_text())
     assert [(g.name, g.arch, g.memory_mib) for g in mi300] == [("AMD Instinct MI300X", "gfx942", 196592)] * 2
-    mi355 = gpus.parse_amd_smi((FIXTURES / "amd-smi-mi355x-gpu_data.json").read_text())
+    mi355 = vendors.amd.parse_amd_smi((FIXTURES / "amd-smi-mi355x-gpu_data.json").read_text())
     assert mi355[0].arch == "gfx950"
-    r9700 = gpus.parse_rocm_smi((FIXTURES / "rocm-smi-r9700.json").read_text())
+    r9700 = vendors.amd.parse_rocm_smi((FIXTURES / "rocm-smi-r9700.json").read_text())
     assert [(g.name, g.arch, g.memory_mib) for g in r9700] == [("AMD Radeon AI PRO R9700", "gfx1201", 32752)]
-    kfd = gpus.read_kfd(FIXTURES / "kfd-mi300x" / "nodes")
-    assert kfd == [gpus.Gpu("amd", "gfx942", "gfx942", 196592)]
-    assert gpus.gfx_target(120001) == "gfx1201" and gpus.gfx_target(90500) == "gfx950"
+    kfd = vendors.amd.read_kfd(FIXTURES / "kfd-mi300x" / "nodes")
+    assert kfd == [vendors.Gpu("amd", "gfx942", "gfx942", 196592)]
+    assert vendors.amd.gfx_target(120001) == "gfx1201" and vendors.amd.gfx_target(90500) == "gfx950"
 
 
 def test_amd_checks_with_kfd_and_amd_smi(tmp_path, capsys):
-    kfd = gpus.read_kfd(FIXTURES / "kfd-mi300x" / "nodes")
+    kfd = vendors.amd.read_kfd(FIXTURES / "kfd-mi300x" / "nodes")
     _serve("mi300x-preview", FakeMachine(kfd), tmp_path, "--check")
     out = capsys.readouterr().out
     assert "WARN  gpu     gfx942 (fixture) gives no model name" in out
     assert "PASS  arch    gfx target gfx942" in out
-    named = gpus.parse_amd_smi((FIXTURES / "amd-smi-mi300x.json").read_text())
+    named = vendors.amd.parse_amd_smi((FIXTURES / "amd-smi-mi300x.json").read_text())
     _serve("mi355x-preview", FakeMachine(named), tmp_path, "--check")
     out = capsys.readouterr().out
     assert "FAIL  gpu     AMD Instinct MI300X is not a MI355X" in out

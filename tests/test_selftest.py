@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gptoss_images.core import gpus
+from gptoss_images.core import vendors
 from gptoss_images.launcher import checks
 from gptoss_images.launcher import main as launcher
 from gptoss_images.measure import probes, selftest, startup
@@ -30,7 +30,7 @@ SESSIONS = {"default-cold": [], "default-warm": [], "max-throughput": ["--scenar
 RUN = ["--health-timeout", "420"]
 MACHINE = [name for name in checks.NAMES if name != "tools"]
 CHECKS = MACHINE + ["synthetic", "start", *probes.PROBES, "metrics", "bench"]
-H200 = checks.Machine(gpus=lambda vendor: (gpus.parse_nvidia_smi(
+H200 = checks.Machine(gpus=lambda vendor: (vendors.nvidia.parse_smi(
     (REPO / "tests/fixtures/gpus/nvidia-smi-h200.csv").read_text()), "nvidia-smi"), shm_bytes=lambda: 2**37)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gptoss_images.core import gpus
+from gptoss_images.core import vendors
 from gptoss_images.launcher import checks
 from gptoss_images.measure import bench, startup, versus
 from gptoss_images.measure.server import Vllm
@@ -32,7 +32,7 @@ RUNS = {"20b": ["--against-defaults", "--scenario", "max-throughput,min-latency"
                                      "--tensor-parallel-size", "1", "--gpu-memory-utilization", "0.85",
                                      "--synthetic-dir", "/dev/shm/synthetic", "--waves", "1"]}
 """Each recorded run and its options besides --synthetic (the transcripts say the same)."""
-H200 = checks.Machine(gpus=lambda vendor: (gpus.parse_nvidia_smi(
+H200 = checks.Machine(gpus=lambda vendor: (vendors.nvidia.parse_smi(
     (REPO / "tests/fixtures/gpus/nvidia-smi-h200.csv").read_text()), "nvidia-smi"), shm_bytes=lambda: 2**37)
 
 
@@ -116,7 +116,7 @@ def test_vllms_defaults_carry_no_setting_and_no_variable_of_the_profile():
     profile = REPO / "docker/b200-cu128/profile.json"
     environ = {"GPTOSS_PROFILE": str(profile), "VLLM_FLASHINFER_ALLREDUCE_FUSION_THRESHOLDS_MB": "{}",
                "GPTOSS_PORT": "9001", "GPTOSS_API_KEY": "s3cret"}
-    machine = checks.Machine(gpus=lambda vendor: (gpus.parse_nvidia_smi(
+    machine = checks.Machine(gpus=lambda vendor: (vendors.nvidia.parse_smi(
         (REPO / "tests/fixtures/gpus/nvidia-smi-b200.csv").read_text()), "nvidia-smi"))
     defaults, tuned = versus.plan(["--synthetic", "--against-defaults", "--model", "openai/gpt-oss-20b"], environ,
                                   machine)[1]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gptoss_images.cli import args as cli_args
 from gptoss_images.cli.images import Add
+from gptoss_images.core import vendors
 from gptoss_images.errors import UserError
 from gptoss_images.profiles import catalog
 from gptoss_images.render import deploy, outputs, tree
@@ -35,7 +36,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         args.namespace, _relative(root / "autoscaling", out) if args.autoscale else None,
         _relative(root / "self-test", out) if args.self_test else None)
     tree.write_file(out / "kustomization.yaml", text)
-    gpus = f"{variant.tp} {deploy.GPU_RESOURCES[profile.gpu.vendor]}"
+    gpus = f"{variant.tp} {vendors.of(profile.gpu.vendor).resource}"
     print(f"wrote {tree.display(out / 'kustomization.yaml')}: {model}, scenario {variant.scenario}, "
           f"{args.replicas} replica(s) x TP {variant.tp} ({gpus} each), {variant.cache_gib} GiB cache volume"
           + (", autoscaling on vllm:num_requests_waiting" if args.autoscale else "")

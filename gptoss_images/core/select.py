@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gptoss_images.core import gpus as gpu_probe
+from gptoss_images.core import vendors
 
 UTILIZATION = 0.9
 """vLLM's default share of each GPU's memory, for the fit of profiles that do not set one."""
@@ -32,7 +32,7 @@ class Fit:
         return asdict(self)
 
 
-def gpu_matches(profile: dict[str, Any], gpu: gpu_probe.Gpu) -> bool:
+def gpu_matches(profile: dict[str, Any], gpu: vendors.Gpu) -> bool:
     """Whether a GPU is the profile's model (its name, or for AMD's KFD-only view its gfx target)."""
     want = profile["gpu"]
     if gpu.vendor != want["vendor"]:
@@ -42,19 +42,19 @@ def gpu_matches(profile: dict[str, Any], gpu: gpu_probe.Gpu) -> bool:
     return any(m.lower() in gpu.name.lower() for m in want["match"]) and gpu.arch == want["arch"]
 
 
-def driver_ok(profile: dict[str, Any], gpu: gpu_probe.Gpu) -> bool:
+def driver_ok(profile: dict[str, Any], gpu: vendors.Gpu) -> bool:
     need = profile["gpu"].get("driver_min")
     return not (need and gpu.driver) or version(gpu.driver) >= version(need)
 
 
-def fits(profile: dict[str, Any], found: list[gpu_probe.Gpu]) -> list[Fit]:
+def fits(profile: dict[str, Any], found: list[vendors.Gpu]) -> list[Fit]:
     """Every model x TP of `profile` on the GPUs `found`."""
     same = [g for g in found if gpu_matches(profile, g)]
     out = []
     for model, spec in profile["models"].items():
         for tp in spec["tp"]:
             status, reason = _judge(profile, spec, tp, found, same)
-            devices = gpu_probe.DOCKER_DEVICES[profile["gpu"]["vendor"]]
+            devices = vendors.of(profile["gpu"]["vendor"]).docker_flags
             command = (f"docker run {devices} --ipc=host -p 8000:8000 -v gptoss-cache:/cache "
                        f"-e GPTOSS_PROFILE={profile['name']} -e GPTOSS_MODEL={model} "
                        f"-e GPTOSS_TENSOR_PARALLEL_SIZE={tp} IMAGE")
@@ -62,7 +62,7 @@ def fits(profile: dict[str, Any], found: list[gpu_probe.Gpu]) -> list[Fit]:
     return out
 
 
-def choose(profiles: list[dict[str, Any]], found: list[gpu_probe.Gpu]) -> dict[str, Any] | None:
+def choose(profiles: list[dict[str, Any]], found: list[vendors.Gpu]) -> dict[str, Any] | None:
     """The profile made for these GPUs (their model and architecture, a driver new enough)."""
     for profile in profiles:
         if found and all(gpu_matches(profile, g) for g in found) and driver_ok(profile, found[0]):
@@ -70,7 +70,7 @@ def choose(profiles: list[dict[str, Any]], found: list[gpu_probe.Gpu]) -> dict[s
     return None
 
 
-def describe(found: list[gpu_probe.Gpu]) -> str:
+def describe(found: list[vendors.Gpu]) -> str:
     if not found:
         return "no GPU"
     first = found[0]
@@ -89,8 +89,8 @@ def version(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split(".") if p.isdigit())
 
 
-def _judge(profile: dict, spec: dict, tp: int, found: list[gpu_probe.Gpu],
-           same: list[gpu_probe.Gpu]) -> tuple[str, str]:
+def _judge(profile: dict, spec: dict, tp: int, found: list[vendors.Gpu],
+           same: list[vendors.Gpu]) -> tuple[str, str]:
     want = profile["gpu"]
     if not found:
         return "incompatible", "no GPU found"

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gptoss_images.core import gpus as gpu_probe
-from gptoss_images.core import runtime, select
+from gptoss_images.core import runtime, select, vendors
 from gptoss_images.core.plan import Plan
 
 NAMES = ["gpu", "arch", "count", "memory", "driver", "shm", "model", "vocab", "tools"]
@@ -33,7 +32,7 @@ class Result:
 class Machine:
     """What the checks look at; tests give recorded values instead of the real ones."""
 
-    gpus: Callable[[str], tuple[list[gpu_probe.Gpu], str]] = gpu_probe.detect
+    gpus: Callable[[str], tuple[list[vendors.Gpu], str]] = vendors.detect
     shm_bytes: Callable[[], int | None] = lambda: _shm_bytes()
 
 
@@ -57,8 +56,8 @@ def _gpu_checks(profile: dict, plan: Plan, machine: Machine) -> list[Result]:
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         return [Result("fail", "gpu", f"could not query {vendor} GPUs: {exc}")]
     if not found:
-        return [Result("fail", "gpu", f"no {vendor.upper() if vendor == 'amd' else 'NVIDIA'} GPU "
-                                      f"visible; start the container with {gpu_probe.DOCKER_DEVICES[vendor]}")]
+        return [Result("fail", "gpu", f"no {vendors.of(vendor).display} GPU "
+                                      f"visible; start the container with {vendors.of(vendor).docker_flags}")]
     first = found[0]
     results = []
     names = {g.name for g in found}
@@ -70,7 +69,7 @@ def _gpu_checks(profile: dict, plan: Plan, machine: Machine) -> list[Result]:
     else:
         results.append(Result("fail", "gpu", f"{', '.join(sorted(names))} is not a {want['model']}: "
                                              f"use the image built for it"))
-    label = "compute capability" if vendor == "nvidia" else "gfx target"
+    label = vendors.of(vendor).arch_label
     if first.arch == want["arch"]:
         results.append(Result("pass", "arch", f"{label} {first.arch}"))
     else:

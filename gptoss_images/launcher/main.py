@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from gptoss_images.core import gpus, inputs, select, vllm_api
+from gptoss_images.core import inputs, select, vendors, vllm_api
 from gptoss_images.core import plan as planner
 from gptoss_images.core.inputs import BadInput
 from gptoss_images.launcher import checks, download, health
@@ -82,7 +82,7 @@ def make_parser(profile: dict[str, Any]) -> argparse.ArgumentParser:
         description=f"Serve gpt-oss with vLLM {profile['stack']['vllm']} on {profile['description']} "
                     f"(profile {profile['name']}).\n\nscenarios: {scenarios}"
                     + (f"\n\nhardware options:{options}" if options else ""),
-        epilog=EPILOG.format(devices=gpus.DOCKER_DEVICES[profile["gpu"]["vendor"]]))
+        epilog=EPILOG.format(devices=vendors.of(profile["gpu"]["vendor"]).docker_flags))
     parser.add_argument("--dry-run", action="store_true",
                         help="print the exact command and environment as a shell line, run nothing")
     parser.add_argument("--json", action="store_true", help="with --dry-run: print JSON instead")

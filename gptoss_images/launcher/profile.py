@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gptoss_images.core import gpus, select
+from gptoss_images.core import select, vendors
 from gptoss_images.core.inputs import BadInput
 
 DEFAULT = "/opt/gptoss/profile.json"
@@ -47,7 +47,7 @@ def available(folder: str = FOLDER, default: str = DEFAULT) -> list[dict[str, An
     return [read(str(path)) for path in sorted(Path(folder).glob("*.json"))]
 
 
-def load(argv: list[str], environ: Mapping[str, str], detect: Callable[[str], list[gpus.Gpu]],
+def load(argv: list[str], environ: Mapping[str, str], detect: Callable[[str], list[vendors.Gpu]],
          folder: str = FOLDER, default: str = DEFAULT) -> dict[str, Any]:
     """The profile to serve: named (a name this image holds, or a file), the image's only one, or
     the one made for the GPUs that `detect` finds."""

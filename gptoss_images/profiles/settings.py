@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gptoss_images.core import vllm_api
+from gptoss_images.core import vendors, vllm_api
 from gptoss_images.errors import Problem
 from gptoss_images.profiles.schema import EnvVar, Profile
 
@@ -78,7 +78,7 @@ def env_sources(p: Profile) -> list[tuple[str, dict[str, EnvVar]]]:
 
 def _structure(p: Profile) -> list[Problem]:
     found: list[Problem] = []
-    vendor = {"cuda": "nvidia", "rocm": "amd"}[p.family]
+    vendor = vendors.BY_FAMILY[p.family].name
     if p.gpu.vendor != vendor:
         found.append(Problem("gpu.vendor", f"family {p.family} needs vendor {vendor!r}"))
     if p.default_model not in p.models:

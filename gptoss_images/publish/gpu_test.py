@@ -24,6 +24,7 @@ from typing import Any
 import docker
 from docker.types import DeviceRequest
 
+from gptoss_images.core import vendors
 from gptoss_images.errors import UserError
 from gptoss_images.profiles.schema import Profile
 from gptoss_images.publish import artifacts
@@ -53,9 +54,11 @@ def selftest_summary(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def _gpu_options(profile: Profile) -> dict:
-    if profile.gpu.vendor == "nvidia":
+    """docker-py's form of the vendor's `docker run` flags."""
+    vendor = vendors.of(profile.gpu.vendor)
+    if vendor.docker_gpus:
         return {"device_requests": [DeviceRequest(count=-1, capabilities=[["gpu"]])]}
-    return {"devices": ["/dev/kfd:/dev/kfd", "/dev/dri:/dev/dri"], "group_add": ["video"]}
+    return {"devices": [f"{d}:{d}" for d in vendor.device_files], "group_add": list(vendor.groups)}
 
 
 def run(client: docker.DockerClient, image: str, profile: Profile, with_gpu: bool = True,

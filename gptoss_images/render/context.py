@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from gptoss_images.core import gpus
+from gptoss_images.core import vendors
 from gptoss_images.profiles import catalog
 from gptoss_images.profiles.schema import Profile
 from gptoss_images.render import naming, stacks
@@ -36,7 +36,7 @@ def files(profile: Profile, all_stacks: list[Stack]) -> Files:
     tag = naming.title(profile.name)
     builds = [BUILD.format(dockerfile=stack.dockerfile, tag=stack.image)] if stack else []
     builds += [BUILD.format(dockerfile=f"docker/{profile.name}/Dockerfile", tag=tag),
-               gpus.run_line(profile.gpu.vendor, tag)]
+               vendors.run_line(profile.gpu.vendor, tag)]
     labels = naming.static_labels(profile, catalog.content_hash(profile))
     dockerfile = _env.get_template(f"{profile.family}.Dockerfile.j2").render(
         p=profile, labels=labels, stack=stack, builds=builds, what=f"gpt-oss on {profile.description}, "
@@ -55,7 +55,7 @@ def family_files(family: Family) -> Files:
     """docker/family/<name>/Dockerfile."""
     tag = naming.title(family.name)
     builds = [BUILD.format(dockerfile=family.stack.dockerfile, tag=family.stack.image)] if family.stack else []
-    builds += [BUILD.format(dockerfile=family.dockerfile, tag=tag), gpus.run_line(family.first.gpu.vendor, tag)]
+    builds += [BUILD.format(dockerfile=family.dockerfile, tag=tag), vendors.run_line(family.first.gpu.vendor, tag)]
     labels = naming.family_labels(family.name, [p.name for p in family.members], family.first.stack.vllm)
     what = (f"gpt-oss on {family.first.family} GPUs, vLLM {family.first.stack.vllm} ({family.first.line} line): "
             f"one image for {', '.join(p.name for p in family.members)}; it picks the profile these GPUs fit.")

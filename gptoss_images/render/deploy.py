@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from gptoss_images.core import gpus, runtime, vllm_api
+from gptoss_images.core import runtime, vendors, vllm_api
 from gptoss_images.core.plan import tensor_parallel
 from gptoss_images.errors import UserError
 from gptoss_images.profiles import catalog
@@ -25,20 +25,10 @@ HPA_METRIC = "vllm_num_requests_waiting"
 """The queue metric as prometheus-adapter serves it (a name without the colon)."""
 QUEUE_TARGET = 4
 """Waiting requests per replica, on average, above which the autoscaler adds one."""
-GPU_RESOURCES = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
 CACHE_HEADROOM, CACHE_EXTRA_GIB = 1.25, 10
 """The cache volume holds the weights, a quarter more, and 10 GiB of compiled graphs."""
 CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                       "capabilities": {"drop": ["ALL"]}}
-POD_SECURITY = {
-    "nvidia": {"runAsNonRoot": True, "runAsUser": runtime.UID, "runAsGroup": runtime.GID, "fsGroup": runtime.GID,
-               "fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": {"type": "RuntimeDefault"}},
-    # ROCm's /dev/kfd and /dev/dri/renderD* belong to the host's render and video groups, whose
-    # GIDs differ between hosts: the server runs as root, without any capability.
-    "amd": {"runAsUser": 0, "fsGroup": runtime.GID, "seccompProfile": {"type": "RuntimeDefault"}},
-}
-
-
 @dataclass(frozen=True)
 class Variant:
     """One model in one scenario: an overlay."""
@@ -92,11 +82,12 @@ def files(profile: Profile) -> Files:
                         + f"; the autoscaling of {profile.name} needs it")
     all_variants = variants(profile)
     name = resource_name(profile.name)
+    vendor = vendors.of(profile.gpu.vendor)
     values = dict(p=profile, name=name, image=image(profile.name), default=all_variants[0],
                   labels={"app.kubernetes.io/name": "gptoss", "app.kubernetes.io/instance": name},
-                  gpu_resource=GPU_RESOURCES[profile.gpu.vendor], pod_security=POD_SECURITY[profile.gpu.vendor],
+                  gpu_resource=vendor.resource, pod_security=vendor.pod_security, vendor=vendor,
                   container_security=CONTAINER_SECURITY, metric=QUEUE_METRIC, hpa_metric=HPA_METRIC,
-                  queue_target=QUEUE_TARGET, amd_devices=gpus.AMD_DEVICE_FILES, amd_groups=gpus.AMD_GROUPS,
+                  queue_target=QUEUE_TARGET,
                   self_test_labels={"app.kubernetes.io/name": "gptoss-self-test", "app.kubernetes.io/instance": name})
     out = {f"base/{name}.yaml": _render(f"{name}.yaml.j2", values)
            for name in ("kustomization", "deployment", "service", "cache", "pdb")}
@@ -126,4 +117,4 @@ def user_kustomization(profile: Profile, variant: Variant, overlay: str, registr
         p=profile, v=variant, overlay=overlay, registry=registry, tag=tag, replicas=replicas, namespace=namespace,
         components=[c for c in (autoscaling, self_test) if c], self_test=self_test, image=image(profile.name),
         deployment=f"{resource_name(profile.name)}-{variant.name}", name=resource_name(profile.name),
-        gpu_resource=GPU_RESOURCES[profile.gpu.vendor]).encode()
+        gpu_resource=vendors.of(profile.gpu.vendor).resource).encode()

@@ -1,59 +1,18 @@
-"""What GPUs a machine has, read from nvidia-smi, amd-smi, rocm-smi or the KFD topology.
-
-The parsers are pure functions of the tools' text, so that tests feed them
-recorded output of real machines.
-"""
+"""AMD: amd-smi's, rocm-smi's or KFD's GPUs, device files, amd.com/gpu, a root pod without capabilities."""
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import subprocess
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from gptoss_images.core import runtime
+from gptoss_images.core.vendors.base import Gpu, Runner, Vendor
 
-NVIDIA_SMI = ["nvidia-smi", "--query-gpu=name,compute_cap,memory.total,driver_version",
-              "--format=csv,noheader,nounits"]
 AMD_SMI = ["amd-smi", "static", "--asic", "--vram", "--json"]
 ROCM_SMI = ["rocm-smi", "--showproductname", "--showmeminfo", "vram", "--json"]
 KFD_NODES = Path("/sys/class/kfd/kfd/topology/nodes")
-
-Runner = Callable[[list[str]], str]
-AMD_DEVICE_FILES = ["/dev/kfd", "/dev/dri"]
-AMD_GROUPS = ["video"]
-"""What a container needs of the host for ROCm: its device files, and the group that may open them."""
-DOCKER_DEVICES = {"nvidia": "--gpus all",
-                  "amd": " ".join([f"--device={d}" for d in AMD_DEVICE_FILES]
-                                  + [f"--group-add {g}" for g in AMD_GROUPS])}
-"""How `docker run` gives a container the GPUs of each vendor (AMD's need their device files)."""
-
-
-def run_line(vendor: str, image: str, extra: str = "") -> str:
-    """The `docker run` line that serves `image` on this vendor's GPUs."""
-    ports = f"--ipc=host -p {runtime.PORT}:{runtime.PORT}"
-    return " ".join(filter(None, ["docker run", DOCKER_DEVICES[vendor], ports, extra, image]))
-
-
-@dataclass(frozen=True)
-class Gpu:
-    vendor: str
-    name: str
-    arch: str
-    """NVIDIA: compute capability such as "9.0"; AMD: gfx target such as "gfx942"."""
-    memory_mib: int
-    driver: str = ""
-
-
-def parse_nvidia_smi(text: str) -> list[Gpu]:
-    gpus = []
-    for row in csv.reader(line for line in text.splitlines() if line.strip()):
-        name, cap, memory, driver = (cell.strip() for cell in row[:4])
-        gpus.append(Gpu("nvidia", name, cap, int(float(memory)), driver))
-    return gpus
 
 
 def gfx_target(version: int) -> str:
@@ -102,13 +61,8 @@ def parse_rocm_smi(text: str) -> list[Gpu]:
     return gpus
 
 
-def detect(vendor: str, run: Runner | None = None, nodes: Path = KFD_NODES) -> tuple[list[Gpu], str]:
-    """The machine's GPUs of `vendor` and where they were read from ('' when none)."""
-    run = run or _run
-    if vendor == "nvidia":
-        if not shutil.which("nvidia-smi"):
-            return [], ""
-        return parse_nvidia_smi(run(NVIDIA_SMI)), "nvidia-smi"
+def detect(run: Runner, nodes: Path) -> tuple[list[Gpu], str]:
+    """amd-smi's, else rocm-smi's, else the KFD topology's (no tool needed, no model name)."""
     for command, parse in ((AMD_SMI, parse_amd_smi), (ROCM_SMI, parse_rocm_smi)):
         if shutil.which(command[0]):
             try:
@@ -121,10 +75,6 @@ def detect(vendor: str, run: Runner | None = None, nodes: Path = KFD_NODES) -> t
     return found, ("KFD topology" if found else "")
 
 
-def _run(command: list[str]) -> str:
-    return subprocess.run(command, capture_output=True, text=True, timeout=20, check=True).stdout
-
-
 def _properties(path: Path) -> dict[str, int]:
     props = {}
     for line in path.read_text().splitlines() if path.is_file() else []:
@@ -132,3 +82,11 @@ def _properties(path: Path) -> dict[str, int]:
         if value.strip().lstrip("-").isdigit():
             props[key] = int(value)
     return props
+
+
+VENDOR = Vendor(
+    # ROCm's /dev/kfd and /dev/dri/renderD* belong to the host's render and video groups, whose GIDs differ
+    # between hosts: the server runs as root, without any capability.
+    "amd", "AMD", "rocm", "gfx target", "amd.com/gpu",
+    {"runAsUser": 0, "fsGroup": runtime.GID, "seccompProfile": {"type": "RuntimeDefault"}},
+    detect, device_files=("/dev/kfd", "/dev/dri"), groups=("video",))
