@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+import typing
 from pathlib import Path
 
 import pytest
 
+from gptoss_images.core import profile_json
 from gptoss_images.profiles import catalog
 from tests.conftest import REPO, run_build
 
@@ -243,3 +245,26 @@ def test_the_readme_table_of_lines_is_true():
         if family == "cuda":
             assert {p.stack.cuda for p in members} == {row[3].split()[1]}, row
             assert {p.gpu.driver_min for p in members} == {row[4]}, row
+
+
+def _keys_match(value, shape, path=""):
+    """Every mapping the model made has exactly the keys its TypedDict declares (optional ones may be absent)."""
+    if typing.is_typeddict(shape):
+        hints = typing.get_type_hints(shape)
+        assert shape.__required_keys__ <= set(value) <= set(hints), path
+        for key, inner in hints.items():
+            if key in value:
+                _keys_match(value[key], inner, f"{path}.{key}")
+    elif typing.get_origin(shape) is dict:
+        for key, inner in value.items():
+            _keys_match(inner, typing.get_args(shape)[1], f"{path}.{key}")
+    elif typing.get_origin(shape) is list:
+        for i, inner in enumerate(value):
+            _keys_match(inner, typing.get_args(shape)[0], f"{path}[{i}]")
+
+
+def test_the_pydantic_model_makes_exactly_the_profile_json_the_core_declares():
+    for name, p in catalog.load().items():
+        data = catalog.to_dict(p)
+        assert profile_json.problem(data) is None, name
+        _keys_match(data, profile_json.ProfileJson, name)

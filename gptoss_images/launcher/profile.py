@@ -14,21 +14,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gptoss_images.core import select, vendors
+from gptoss_images.core import profile_json, select, vendors
 from gptoss_images.core.inputs import BadInput
 
 DEFAULT = "/opt/gptoss/profile.json"
 FOLDER = "/opt/gptoss/profiles"
-NUMBER = (int, float)
-SHAPE: dict[str, Any] = {
-    "name": str, "description": str, "default_model": str, "env": dict, "options": dict,
-    "stack": {"vllm": str}, "harmony": {"sha256": str},
-    "gpu": {"vendor": str, "model": str, "match": list, "arch": str, "memory_gib": int},
-    "serve": {"config": dict, "scenarios": dict},
-    "models": {"*": {"weights_gib": NUMBER, "tp": list, "default_tp": int, "rules": list}},
-}
-
-
 def given(argv: list[str], environ: Mapping[str, str]) -> str | None:
     """--profile NAME|FILE, else GPTOSS_PROFILE, else nothing."""
     value = environ.get("GPTOSS_PROFILE")
@@ -85,29 +75,7 @@ def read(path: str) -> dict[str, Any]:
         raise BadInput(f"{where}: cannot read it ({exc.strerror})") from None
     except ValueError as exc:
         raise BadInput(f"{where}: not JSON ({str(exc).splitlines()[0][:120]})") from None
-    wrong = _shape(data, SHAPE, "")
+    wrong = profile_json.problem(data)
     if wrong:
         raise BadInput(f"{where}: not a gpt-oss profile ({wrong})")
     return data
-
-
-def _shape(value: Any, shape: Any, path: str) -> str | None:
-    """Where `value` differs from `shape` first, or None."""
-    if isinstance(shape, dict):
-        if not isinstance(value, dict):
-            return f"{path or 'the file'} must be a mapping"
-        for key, inner in shape.items():
-            items = value.items() if key == "*" else [(key, value.get(key, _MISSING))]
-            for name, item in items:
-                where = f"{path}.{name}" if path else str(name)
-                if item is _MISSING:
-                    return f"{where} is missing"
-                if (problem := _shape(item, inner, where)) is not None:
-                    return problem
-        return None
-    if isinstance(value, bool) or not isinstance(value, shape):
-        return f"{path} has the wrong type"
-    return None
-
-
-_MISSING = object()

@@ -13,11 +13,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import typing
 from pathlib import Path
 from typing import Any
 
 from gptoss_images import REPO
 from gptoss_images.core import vllm_api
+from gptoss_images.core.profile_json import ProfileJson
 from gptoss_images.errors import Problem, UserError
 from gptoss_images.profiles import files, schema, settings
 from gptoss_images.profiles.files import Source
@@ -78,8 +80,9 @@ def select(names: list[str], directory: Path = PROFILES_DIR) -> list[Profile]:
     return [loaded[n] for n in names] if names else list(loaded.values())
 
 
-def to_dict(profile: Profile) -> dict[str, Any]:
-    return profile.model_dump(mode="json")
+def to_dict(profile: Profile) -> ProfileJson:
+    """The profile as the image reads it (profile.json): the one place the build side makes that shape."""
+    return typing.cast(ProfileJson, profile.model_dump(mode="json"))
 
 
 def content_hash(profile: Profile) -> str:
