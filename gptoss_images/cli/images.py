@@ -11,183 +11,88 @@ from pathlib import Path
 
 from gptoss_images.cli import args as cli_args
 from gptoss_images.errors import UserError
-from gptoss_images.image import build, engine, pipeline, tags
-from gptoss_images.image.build import BuildInputs, Built
+from gptoss_images.image import engine, pipeline
 from gptoss_images.image.pipeline import Outcome
+from gptoss_images.image.selection import Options, Selection, Target
 from gptoss_images.profiles import catalog
-from gptoss_images.profiles.schema import Profile
-from gptoss_images.publish import gates, gpu_test, registry, release, results, runners
-from gptoss_images.render import families, naming, outputs, stacks
-from gptoss_images.render.families import Family
-from gptoss_images.render.stacks import Stack
+from gptoss_images.publish import gates, gpu_test, release, results, runners
+from gptoss_images.render import naming
 
 Add = Callable[..., argparse.ArgumentParser]
 """main's `add(name, func, help, *examples)`: a subcommand's parser."""
 
 
-Target = Profile | Family
-"""A per-GPU image's profile, or a vendor image."""
+def _selection(args: argparse.Namespace) -> Selection:
+    return Selection.load(args.profiles_dir, args.docker_dir)
 
 
-def _targets(args: argparse.Namespace) -> list[Target]:
-    """The named profiles and vendor images, in that order (every profile if none is named)."""
-    loaded = catalog.load(args.profiles_dir)
-    vendor = {f.name: f for f in families.group(loaded, outputs.stacks_of(loaded))}
-    names = args.profiles or list(loaded)
-    unknown = [n for n in names if n not in loaded and n not in vendor]
-    if unknown:
-        raise UserError(f"unknown profile {', '.join(map(repr, unknown))}; allowed: {', '.join(loaded)}; "
-                        f"vendor images: {', '.join(vendor)}")
-    return [loaded.get(n) or vendor[n] for n in names]
+def _options(args: argparse.Namespace, stack_registry: str | None = None) -> Options:
+    return Options(tuple(args.base_image or ()), args.index_url, args.ca_bundle, args.no_cache,
+                   stack_registry or getattr(args, "stack_registry", None))
 
 
-def _inputs(args: argparse.Namespace, target: Target) -> BuildInputs:
-    """The build inputs for `profile`; --base-image takes IMAGE or SELECTOR=IMAGE, where SELECTOR is
-    the profile's line, family or family-line (family-line wins over family, family over line)."""
-    profile = target.first if isinstance(target, Family) else target
-    loaded = catalog.load(args.profiles_dir)
-    known = {p.family for p in loaded.values()} | {p.line for p in loaded.values()} | \
-        {f"{p.family}-{p.line}" for p in loaded.values()}
-    ranks = {None: 0, profile.line: 1, profile.family: 2, f"{profile.family}-{profile.line}": 3}
-    base, rank = None, -1
-    for given in args.base_image or []:  # each checked by cli.args.base_image
-        selector, sep, image = given.partition("=")
-        selector = selector if sep else None
-        if selector is not None and selector not in known:
-            raise UserError(f"--base-image {given!r}: unknown family or line {selector!r}; allowed: "
-                            f"{', '.join(sorted(known))}")
-        if selector in ranks and ranks[selector] >= rank:
-            base, rank = (image if sep else given), ranks[selector]
-    return BuildInputs(base, args.index_url, args.ca_bundle, args.no_cache, getattr(args, "stack_registry", None))
-
-
-def _stack(args: argparse.Namespace, target: Target) -> Stack | None:
-    """The stack image `target` is built FROM, if its family is built from PyPI."""
-    if isinstance(target, Family):
-        return target.stack
-    return stacks.of(target.name, outputs.stacks_of(catalog.load(args.profiles_dir)))
-
-
-def _run_each(args: argparse.Namespace, step: Callable[[Target], Outcome]) -> int:
+def _run_each(targets: list[Target], step: Callable[[Target], Outcome]) -> int:
     """Run `step` for every selected profile or vendor image; one failure does not stop the others."""
     outcomes = []
-    for profile in _targets(args):
+    for target in targets:
         try:
-            outcomes.append(step(profile))
+            outcomes.append(step(target))
         except UserError as exc:
             print(f"error: {exc}", file=sys.stderr)
             if exc.detail:
                 print(exc.detail, file=sys.stderr)
-            outcomes.append(Outcome(profile.name, False, error=str(exc)))
+            outcomes.append(Outcome(target.name, False, error=str(exc)))
     print(pipeline.table(outcomes))
     return 0 if all(o.ok for o in outcomes) else 1
 
 
-def _fresh(args: argparse.Namespace, target: Target) -> None:
-    """The target's Dockerfile (and its stack's) as the profiles render them now, or one error."""
-    docker_dir = args.docker_dir
-    names = [p.name for p in target.members] if isinstance(target, Family) else [target.name]
-    rendered = outputs.compute(catalog.load(args.profiles_dir), names, docker_dir, args.profiles_dir)
-    stale = [line for line in outputs.stale(rendered, docker_dir, complete=False)
-             if "docker-bake.hcl" not in line and "profile.schema.json" not in line]
-    if stale:
-        raise UserError(f"{target.name}: generated files out of date ({stale[0]}): "
-                        "run `python build.py render`")
-
-
 def cmd_build(args: argparse.Namespace) -> int:
+    chosen = _selection(args)
+    targets = chosen.targets(args.profiles)
     if args.dry_run:
-        return _dry_run(args)
+        return _dry_run(args, chosen, targets)
     client = engine.connect()
-
-    def step(profile: Profile) -> Outcome:
-        _fresh(args, profile)
-        return Outcome(profile.name, True, pipeline.build_and_test(client, profile, _inputs(args, profile),
-                                                                   args.repo, args.quiet, args.docker_dir,
-                                                                   _stack(args, profile)))
-    return _run_each(args, step)
+    return _run_each(targets, lambda t: Outcome(t.name, True, pipeline.build_target(
+        client, chosen, t, _options(args), args.repo, args.quiet)))
 
 
 def cmd_test(args: argparse.Namespace) -> int:
+    targets = _selection(args).targets(args.profiles)
     client = engine.connect()
-    return _run_each(args, lambda p: Outcome(p.name, True, pipeline.test_existing(client, p, args.repo,
-                                                                                   args.quiet)))
+    return _run_each(targets, lambda t: Outcome(t.name, True, pipeline.test_existing(client, t, args.repo,
+                                                                                     args.quiet)))
 
 
 def cmd_push(args: argparse.Namespace) -> int:
+    chosen = _selection(args)
+    targets = chosen.targets(args.profiles)
     if args.dry_run:
-        return _dry_run(args)
+        return _dry_run(args, chosen, targets)
     client = engine.connect()
-
-    def step(profile: Profile) -> Outcome:
-        _, digests, _ = release.push_existing(client, profile, args.repo, args.registry, args.quiet)
-        image = pipeline.local_image(client, profile, args.repo)
-        return Outcome(profile.name, True, Built(profile.name, image.id, 0.0, image.attrs["Size"],
-                                                 list(digests)), digests=digests)
-    return _run_each(args, step)
+    return _run_each(targets, lambda t: release.push_outcome(client, t, args.repo, args.registry, args.quiet))
 
 
 def cmd_release(args: argparse.Namespace) -> int:
     """validate -> render --check -> build -> smoke test -> tag -> push."""
+    chosen = _selection(args)
+    targets = chosen.targets(args.profiles)
     if args.dry_run:
-        return _dry_run(args)
+        return _dry_run(args, chosen, targets)
     client = engine.connect()
-
-    def step(profile: Profile) -> Outcome:
-        _fresh(args, profile)
-        result, built = release.release(client, profile, _inputs(args, profile), args.repo, args.registry,
-                                        args.hold_floating, args.quiet, args.docker_dir, _stack(args, profile))
-        if args.results:
-            results.write(args.results, result)
-        if not result.ok:
-            raise UserError(result.error)
-        return Outcome(profile.name, True, built)
-    return _run_each(args, step)
+    return _run_each(targets, lambda t: release.release_outcome(
+        client, chosen, t, _options(args), args.repo, args.registry, args.hold_floating, args.quiet, args.results))
 
 
 def cmd_gpu_test(args: argparse.Namespace) -> int:
-    profile = catalog.select([args.profile], args.profiles_dir)[0]
-    client = engine.connect()
-    image = args.image
-    if image is None and args.results:
-        pushed = results.read(args.results, profile.name, "image")
-        image = pushed.immutable if pushed and pushed.ok else None
-        if image is None:
-            print(f"error: {args.results}: no pushed image of {profile.name} to check", file=sys.stderr)
-            results.write(args.results, results.GpuResult(profile.name, "failed", "no image"))
-            return 1
-    image = image or tags.floating(args.repo, profile.name)
+    profile = _selection(args).profile(args.profile)
     bad = [item for item in args.env if "=" not in item]
     if bad:
         raise UserError(f"--env {bad[0]!r}: expected NAME=VALUE")
-    env = dict(item.split("=", 1) for item in args.env)
-    carried = None
-    if args.against_defaults == "new-release":
-        if not args.registry:
-            raise UserError("--against-defaults new-release: give --registry, where the last published image's "
-                            "measurements are")
-        carried = gpu_test.measured_versus(tags.floating(args.registry, profile.name), profile.stack.vllm)
-    compare = args.against_defaults == "always" or (args.against_defaults == "new-release" and carried is None)
-    outcome = gpu_test.run(client, image, profile, with_gpu=not args.without_gpu, env=env,
-                           measure=not args.no_measure, hf_cache=args.hf_cache, eval_data=args.eval_data,
-                           against_defaults=compare)
-    versus = outcome.versus or carried or {}
-    if outcome.selftest:
-        print(f"[{profile.name}] self-test {'passed' if outcome.selftest['passed'] else 'FAILED'}: "
-              f"{results.startup_text(outcome.selftest)}")
-    if versus:
-        print(f"[{profile.name}] against vLLM's defaults: {results.versus_text(versus)}")
-    print(f"[{profile.name}] gpu-test {'passed' if outcome.ok else 'FAILED'}: {outcome.detail}")
-    if outcome.bench:
-        print(f"[{profile.name}] bench: {outcome.bench['output_throughput_per_gpu']:.0f} output tok/s per GPU, "
-              f"TTFT p50 {outcome.bench['median_ttft_ms']:.0f} ms, TPOT p50 {outcome.bench['median_tpot_ms']:.1f} ms")
-    for o in outcome.evals:
-        print(f"[{profile.name}] eval: {o['eval']} {o['score']:.1f} (recipe {o['recipe']}, {o['samples']} answers)")
-    if args.results:
-        results.write(args.results, results.GpuResult(profile.name, "passed" if outcome.ok else "failed",
-                                                      outcome.detail, outcome.bench, outcome.evals, outcome.selftest,
-                                                      versus))
-    return 0 if outcome.ok else 1
+    check = gpu_test.Check(args.image, args.repo, args.results, dict(item.split("=", 1) for item in args.env),
+                           not args.without_gpu, not args.no_measure, args.hf_cache, args.eval_data,
+                           args.against_defaults, args.registry)
+    result = gpu_test.job(engine.connect(), profile, check)
+    return 0 if result.status == "passed" else 1
 
 
 def cmd_gpu_runners(args: argparse.Namespace) -> int:
@@ -209,49 +114,23 @@ def cmd_gpu_runners(args: argparse.Namespace) -> int:
 
 
 def cmd_stacks(args: argparse.Namespace) -> int:
-    """Each stack image: the local one, the registry's, or built; with --registry, pushed there for the
-    nightly's image jobs to pull instead of building it."""
-    loaded = catalog.load(args.profiles_dir)
-    all_stacks = outputs.stacks_of(loaded)
+    """Each stack image: the local one, the registry's, or built; with --registry, pushed there."""
+    chosen = _selection(args)
     if args.github_output:
-        cli_args.github_output(args.github_output, json.dumps([s.name for s in all_stacks]))
+        cli_args.github_output(args.github_output, json.dumps([s.name for s in chosen.stacks]))
         return 0
-    by_name = {s.name: s for s in all_stacks}
-    wanted: dict[str, Stack] = {}
-    for name in args.stacks or list(by_name):
-        if name in by_name:
-            wanted[name] = by_name[name]
-        elif name in loaded:  # a profile: its line's stack (none for an image built on a vendor's)
-            found = stacks.of(name, all_stacks)
-            if found:
-                wanted[found.name] = found
-        else:
-            raise UserError(f"unknown stack or profile {name!r}; stacks: {', '.join(by_name)}")
-    client = engine.connect()
-    args.stack_registry = args.registry
-    for stack in wanted.values():
-        ref = build.build_stack(client, stack, _inputs(args, stack.spec), args.repo, args.quiet)
-        if not args.registry:
-            print(f"[stack {stack.name}] {ref}")
-            continue
-        remote = build.remote_stack(args.registry, ref)
-        try:
-            registry.registry_digest(client, remote)
-            print(f"[stack {stack.name}] {remote} is in the registry already")
-        except UserError:
-            digests = registry.push(client, client.images.get(ref).id, [remote], args.quiet)
-            print(f"[stack {stack.name}] pushed {remote} {digests[remote]}")
+    wanted = chosen.stacks_named(args.stacks)
+    release.publish_stacks(engine.connect(), chosen, wanted, _options(args, args.registry), args.repo,
+                           args.registry, args.quiet)
     return 0
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    loaded = catalog.load(args.profiles_dir)
-    unknown = sorted(set(args.accept_settings) - set(loaded))
-    if unknown:
-        raise UserError(f"--accept-settings {','.join(unknown)}: no such profile; allowed: {', '.join(loaded)}")
-    lines = {name: f"{p.family}/{p.line}" for name, p in loaded.items()}
+    chosen = _selection(args)
+    for name in args.accept_settings:
+        chosen.profile(name)  # an unknown one is refused in one line
     published = release.promote_all(engine.connect(), args.results, args.registry, args.allow_no_gpu_check,
-                                    args.max_throughput_drop, lines, set(args.accept_settings))
+                                    args.max_throughput_drop, chosen.lines(), set(args.accept_settings))
     for p in published:
         print(f"{p.profile:8} {'published' if p.ok else 'not published'}{': ' + p.detail if p.detail else ''}")
     return 0 if published and all(p.ok for p in published) else 1
@@ -266,23 +145,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dry_run(args: argparse.Namespace) -> int:
-    for profile in _targets(args):
-        planned = pipeline.release_of(profile)
-        if args.command == "push":
-            print(f"[{profile.name}] would push {tags.floating(args.repo, profile.name)} as "
-                  f"{', '.join(tags.all_tags(args.registry, planned))} (the immutable tag from the image's labels)")
-            continue
-        inputs = _inputs(args, profile)
-        first = profile.first if isinstance(profile, Family) else profile
-        dockerfile = profile.dockerfile if isinstance(profile, Family) else f"docker/{profile.name}/Dockerfile"
-        print(f"[{profile.name}] would build {dockerfile} "
-              f"(base {inputs.base_image or first.base_image}, vLLM {first.stack.vllm}"
-              f"{', CA bundle ' + str(inputs.ca_bundle) if inputs.ca_bundle else ''}"
-              f"{', index ' + inputs.index_url if inputs.index_url else ''}{', no cache' if inputs.no_cache else ''})")
-        print(f"[{profile.name}] would smoke-test it, then tag {', '.join(tags.all_tags(args.repo, planned))}")
-        if getattr(args, "registry", None):
-            print(f"[{profile.name}] would push {', '.join(tags.all_tags(args.registry, planned))}")
+def _dry_run(args: argparse.Namespace, chosen: Selection, targets: list[Target]) -> int:
+    for target in targets:
+        inputs = None if args.command == "push" else chosen.inputs(target, _options(args))
+        for line in pipeline.plan_lines(target, inputs, args.repo, getattr(args, "registry", None)):
+            print(f"[{target.name}] {line}")
     return 0
 
 

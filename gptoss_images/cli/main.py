@@ -74,7 +74,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     loaded = catalog.load(args.profiles_dir)
-    names = [p.name for p in catalog.select(args.profiles, args.profiles_dir)] if args.profiles else None
+    names = [p.name for p in catalog.pick(loaded, args.profiles)] if args.profiles else None
     rendered = outputs.compute(loaded, names, args.docker_dir, args.profiles_dir)  # in memory before any write
     if args.check:
         problems = outputs.stale(rendered, args.docker_dir, complete=names is None)

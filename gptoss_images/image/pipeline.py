@@ -13,6 +13,7 @@ import docker
 from gptoss_images import REPO
 from gptoss_images.errors import UserError
 from gptoss_images.image import build, smoke, tags
+from gptoss_images.image.selection import Options, Selection, Target
 from gptoss_images.profiles.schema import Profile
 from gptoss_images.render import naming, outputs
 from gptoss_images.render.families import Family
@@ -75,6 +76,31 @@ def smoke_all(client: docker.DockerClient, image_id: str, target: Profile | Fami
             smoke.run(client, image_id, member, quiet, env={"GPTOSS_PROFILE": member.name})
     else:
         smoke.run(client, image_id, target, quiet)
+
+
+def build_target(client: docker.DockerClient, chosen: Selection, target: Target, given: Options, repo: str,
+                 quiet: bool = False) -> build.Built:
+    """`build`: refuse stale generated files, then build, smoke-test and tag with the target's own inputs."""
+    chosen.check_fresh(target)
+    return build_and_test(client, target, chosen.inputs(target, given), repo, quiet, chosen.docker_dir,
+                          chosen.stack_of(target))
+
+
+def plan_lines(target: Target, inputs: build.BuildInputs | None, repo: str, registry: str | None) -> list[str]:
+    """What `--dry-run` says would happen: the build with its inputs and tags (or, without inputs, the push)."""
+    planned = release_of(target)
+    if inputs is None:
+        return [f"would push {tags.floating(repo, target.name)} as {', '.join(tags.all_tags(registry, planned))} "
+                "(the immutable tag from the image's labels)"]
+    first = target.first if isinstance(target, Family) else target
+    dockerfile = target.dockerfile if isinstance(target, Family) else f"docker/{target.name}/Dockerfile"
+    lines = [f"would build {dockerfile} (base {inputs.base_image or first.base_image}, vLLM {first.stack.vllm}"
+             f"{', CA bundle ' + str(inputs.ca_bundle) if inputs.ca_bundle else ''}"
+             f"{', index ' + inputs.index_url if inputs.index_url else ''}{', no cache' if inputs.no_cache else ''})",
+             f"would smoke-test it, then tag {', '.join(tags.all_tags(repo, planned))}"]
+    if registry:
+        lines.append(f"would push {', '.join(tags.all_tags(registry, planned))}")
+    return lines
 
 
 def test_existing(client: docker.DockerClient, target: Profile | Family, repo: str, quiet: bool = False

@@ -73,7 +73,11 @@ def get(name: str, directory: Path = PROFILES_DIR) -> Profile:
 
 def select(names: list[str], directory: Path = PROFILES_DIR) -> list[Profile]:
     """The named profiles, in that order (all of them if none is named)."""
-    loaded = load(directory)
+    return pick(load(directory), names)
+
+
+def pick(loaded: dict[str, Profile], names: list[str]) -> list[Profile]:
+    """The named profiles of a loaded catalog, in that order (all of them if none is named)."""
     unknown = [n for n in names if n not in loaded]
     if unknown:
         raise UserError(f"unknown profile {', '.join(map(repr, unknown))}; allowed: {', '.join(loaded)}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -26,8 +27,9 @@ from docker.types import DeviceRequest
 
 from gptoss_images.core import vendors
 from gptoss_images.errors import UserError
+from gptoss_images.image import tags
 from gptoss_images.profiles.schema import Profile
-from gptoss_images.publish import artifacts
+from gptoss_images.publish import artifacts, results
 
 SERVE_MODEL = "openai/gpt-oss-20b"
 BENCH = ["gptoss-bench", "--json", "--max-concurrency", "64", "--num-prompts", "320"]
@@ -44,6 +46,66 @@ class Outcome:
     evals: list[dict[str, Any]] = field(default_factory=list)
     selftest: dict[str, Any] = field(default_factory=dict)
     versus: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Check:
+    """How `build.py gpu-test` was asked to check one profile's image."""
+
+    image: str | None
+    """The image (default: the immutable tag pushed in `results`, else REPO:gptoss-<profile>)."""
+    repo: str
+    results: Path | None
+    env: dict[str, str]
+    with_gpu: bool = True
+    measure: bool = True
+    hf_cache: Path | None = None
+    eval_data: Path | None = None
+    against_defaults: str = "never"
+    """never, always, or new-release (once per vLLM release: the published image's verdicts otherwise)."""
+    registry: str | None = None
+
+
+def job(client: docker.DockerClient, profile: Profile, check: Check) -> results.GpuResult:
+    """The GPU job of one profile: which image, whether to compare with vLLM's defaults, the run, the lines
+    it prints and the result it writes."""
+    image = check.image
+    if image is None and check.results:
+        pushed = results.read(check.results, profile.name, "image")
+        image = pushed.immutable if pushed and pushed.ok else None
+        if image is None:
+            print(f"error: {check.results}: no pushed image of {profile.name} to check", file=sys.stderr)
+            failed = results.GpuResult(profile.name, "failed", "no image")
+            results.write(check.results, failed)
+            return failed
+    image = image or tags.floating(check.repo, profile.name)
+    carried = None
+    if check.against_defaults == "new-release":
+        if not check.registry:
+            raise UserError("--against-defaults new-release: give --registry, where the last published image's "
+                            "measurements are")
+        carried = measured_versus(tags.floating(check.registry, profile.name), profile.stack.vllm)
+    compare = check.against_defaults == "always" or (check.against_defaults == "new-release" and carried is None)
+    outcome = run(client, image, profile, check.with_gpu, check.env, measure=check.measure, hf_cache=check.hf_cache,
+                  eval_data=check.eval_data, against_defaults=compare)
+    versus = outcome.versus or carried or {}
+    name = profile.name
+    if outcome.selftest:
+        print(f"[{name}] self-test {'passed' if outcome.selftest['passed'] else 'FAILED'}: "
+              f"{results.startup_text(outcome.selftest)}")
+    if versus:
+        print(f"[{name}] against vLLM's defaults: {results.versus_text(versus)}")
+    print(f"[{name}] gpu-test {'passed' if outcome.ok else 'FAILED'}: {outcome.detail}")
+    if outcome.bench:
+        print(f"[{name}] bench: {outcome.bench['output_throughput_per_gpu']:.0f} output tok/s per GPU, "
+              f"TTFT p50 {outcome.bench['median_ttft_ms']:.0f} ms, TPOT p50 {outcome.bench['median_tpot_ms']:.1f} ms")
+    for o in outcome.evals:
+        print(f"[{name}] eval: {o['eval']} {o['score']:.1f} (recipe {o['recipe']}, {o['samples']} answers)")
+    result = results.GpuResult(name, "passed" if outcome.ok else "failed", outcome.detail, outcome.bench,
+                               outcome.evals, outcome.selftest, versus)
+    if check.results:
+        results.write(check.results, result)
+    return result
 
 
 def selftest_summary(report: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,8 @@ import docker
 
 from gptoss_images.errors import UserError
 from gptoss_images.image import build, pipeline, sbom, tags
-from gptoss_images.image.pipeline import local_image, release_from_labels
+from gptoss_images.image.pipeline import Outcome, local_image, release_from_labels
+from gptoss_images.image.selection import Options, Selection, Target
 from gptoss_images.profiles.schema import Profile
 from gptoss_images.publish import artifacts, gates, registry, results
 from gptoss_images.render import outputs
@@ -37,6 +38,46 @@ def push_existing(client: docker.DockerClient, profile: Profile, repo: str, regi
     if not quiet:
         print(f"SBOM beside it: {where} ({line})", file=sys.stderr, flush=True)
     return refs, digests, line
+
+
+def push_outcome(client: docker.DockerClient, target: Target, repo: str, registry_repo: str,
+                 quiet: bool = False) -> Outcome:
+    """`push`: the local image's tags to the registry, as one row of the closing table."""
+    _, digests, _ = push_existing(client, target, repo, registry_repo, quiet)
+    image = local_image(client, target, repo)
+    return Outcome(target.name, True, build.Built(target.name, image.id, 0.0, image.attrs["Size"], list(digests)),
+                   digests=digests)
+
+
+def release_outcome(client: docker.DockerClient, chosen: Selection, target: Target, given: Options, repo: str,
+                    registry_repo: str | None, hold_floating: bool, quiet: bool, results_dir: Path | None) -> Outcome:
+    """`release`: fresh files, build, test, tag and push one target; its result written to `results_dir`."""
+    chosen.check_fresh(target)
+    result, built = release(client, target, chosen.inputs(target, given), repo, registry_repo, hold_floating,
+                            quiet, chosen.docker_dir, chosen.stack_of(target))
+    if results_dir:
+        results.write(results_dir, result)
+    if not result.ok:
+        raise UserError(result.error)
+    return Outcome(target.name, True, built)
+
+
+def publish_stacks(client: docker.DockerClient, chosen: Selection, wanted: list[Stack], given: Options, repo: str,
+                   registry_repo: str | None, quiet: bool) -> None:
+    """Each stack image: the local one, the registry's, or built; given a registry, pushed there for the
+    nightly's image jobs to pull instead of building it."""
+    for stack in wanted:
+        ref = build.build_stack(client, stack, chosen.inputs(stack.spec, given), repo, quiet)
+        if not registry_repo:
+            print(f"[stack {stack.name}] {ref}")
+            continue
+        remote = build.remote_stack(registry_repo, ref)
+        try:
+            registry.registry_digest(client, remote)
+            print(f"[stack {stack.name}] {remote} is in the registry already")
+        except UserError:
+            digests = registry.push(client, client.images.get(ref).id, [remote], quiet)
+            print(f"[stack {stack.name}] pushed {remote} {digests[remote]}")
 
 
 def release(client: docker.DockerClient, profile: Profile, inputs: build.BuildInputs, repo: str,
