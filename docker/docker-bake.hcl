@@ -35,7 +35,7 @@ target "stack-cuda-cu128" {
     "BASE_IMAGE" = "nvidia/cuda:12.8.1-devel-ubuntu24.04"
     "PIP_INDEX_URL" = "${PIP_INDEX_URL}"
   }
-  tags = ["gptoss-images-stack:cuda-cu128-35f4f43fe357"]
+  tags = ["gptoss-images-stack:cuda-cu128-fcb2e439683e"]
 }
 
 target "stack-cuda-cu128-b200" {
@@ -45,7 +45,7 @@ target "stack-cuda-cu128-b200" {
     "BASE_IMAGE" = "nvidia/cuda:12.8.1-devel-ubuntu24.04"
     "PIP_INDEX_URL" = "${PIP_INDEX_URL}"
   }
-  tags = ["gptoss-images-stack:cuda-cu128-b200-f239e214371c"]
+  tags = ["gptoss-images-stack:cuda-cu128-b200-5d7a77846c92"]
 }
 
 target "stack-cuda-current" {
@@ -55,14 +55,14 @@ target "stack-cuda-current" {
     "BASE_IMAGE" = "nvidia/cuda:13.0.2-base-ubuntu24.04"
     "PIP_INDEX_URL" = "${PIP_INDEX_URL}"
   }
-  tags = ["gptoss-images-stack:cuda-current-de41af873eb0"]
+  tags = ["gptoss-images-stack:cuda-current-a61ba264712c"]
 }
 
 target "a100" {
   context = "."
   dockerfile = "docker/a100/Dockerfile"
   contexts = {
-    "gptoss-images-stack:cuda-current-de41af873eb0" = "target:stack-cuda-current"
+    "gptoss-images-stack:cuda-current-a61ba264712c" = "target:stack-cuda-current"
   }
   labels = {
     "org.opencontainers.image.revision" = "${REVISION}"
@@ -76,7 +76,7 @@ target "a100-cu128" {
   context = "."
   dockerfile = "docker/a100-cu128/Dockerfile"
   contexts = {
-    "gptoss-images-stack:cuda-cu128-35f4f43fe357" = "target:stack-cuda-cu128"
+    "gptoss-images-stack:cuda-cu128-fcb2e439683e" = "target:stack-cuda-cu128"
   }
   labels = {
     "org.opencontainers.image.revision" = "${REVISION}"
@@ -90,7 +90,7 @@ target "b200" {
   context = "."
   dockerfile = "docker/b200/Dockerfile"
   contexts = {
-    "gptoss-images-stack:cuda-current-de41af873eb0" = "target:stack-cuda-current"
+    "gptoss-images-stack:cuda-current-a61ba264712c" = "target:stack-cuda-current"
   }
   labels = {
     "org.opencontainers.image.revision" = "${REVISION}"
@@ -104,7 +104,7 @@ target "b200-cu128" {
   context = "."
   dockerfile = "docker/b200-cu128/Dockerfile"
   contexts = {
-    "gptoss-images-stack:cuda-cu128-b200-f239e214371c" = "target:stack-cuda-cu128-b200"
+    "gptoss-images-stack:cuda-cu128-b200-5d7a77846c92" = "target:stack-cuda-cu128-b200"
   }
   labels = {
     "org.opencontainers.image.revision" = "${REVISION}"
@@ -118,7 +118,7 @@ target "h100" {
   context = "."
   dockerfile = "docker/h100/Dockerfile"
   contexts = {
-    "gptoss-images-stack:cuda-current-de41af873eb0" = "target:stack-cuda-current"
+    "gptoss-images-stack:cuda-current-a61ba264712c" = "target:stack-cuda-current"
   }
   labels = {
     "org.opencontainers.image.revision" = "${REVISION}"
@@ -132,7 +132,7 @@ target "h100-cu128" {
   context = "."
   dockerfile = "docker/h100-cu128/Dockerfile"
   contexts = {
-    "gptoss-images-stack:cuda-cu128-35f4f43fe357" = "target:stack-cuda-cu128"
+    "gptoss-images-stack:cuda-cu128-fcb2e439683e" = "target:stack-cuda-cu128"
   }
   labels = {
     "org.opencontainers.image.revision" = "${REVISION}"
@@ -146,7 +146,7 @@ target "h200" {
   context = "."
   dockerfile = "docker/h200/Dockerfile"
   contexts = {
-    "gptoss-images-stack:cuda-current-de41af873eb0" = "target:stack-cuda-current"
+    "gptoss-images-stack:cuda-current-a61ba264712c" = "target:stack-cuda-current"
   }
   labels = {
     "org.opencontainers.image.revision" = "${REVISION}"
@@ -160,7 +160,7 @@ target "h200-cu128" {
   context = "."
   dockerfile = "docker/h200-cu128/Dockerfile"
   contexts = {
-    "gptoss-images-stack:cuda-cu128-35f4f43fe357" = "target:stack-cuda-cu128"
+    "gptoss-images-stack:cuda-cu128-fcb2e439683e" = "target:stack-cuda-cu128"
   }
   labels = {
     "org.opencontainers.image.revision" = "${REVISION}"

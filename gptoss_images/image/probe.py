@@ -33,7 +33,6 @@ def nvcc_release(cuda_home: str) -> str | None:
 
 def main() -> None:
     out: dict = {"vllm": None, "torch_cuda": None, "base_cuda": os.environ.get("CUDA_VERSION"),
-                 "stand_in": os.environ.get("TEST_BASE_STANDS_IN_FOR"),
                  "cuda_home": os.environ.get("CUDA_HOME"), "nvcc": None, "triton": triton_distributions()}
     for name in ("vllm", "torch"):
         try:

@@ -130,18 +130,13 @@ def run(client: docker.DockerClient, image_id: str, profile: Profile, quiet: boo
 
 
 def _cuda(profile: Profile, held: dict) -> Check:
-    """torch's CUDA, the base image's ($CUDA_VERSION) and CUDA_HOME's nvcc: one major.minor.
-
-    A test base standing in for nvidia/cuda (TEST_BASE_STANDS_IN_FOR) carries no toolkit: where
-    CUDA_HOME is the base's, its nvcc is checked on the real base only (the nightly)."""
+    """torch's CUDA, the base image's ($CUDA_VERSION) and CUDA_HOME's nvcc: one major.minor."""
     found = {"torch": held.get("torch_cuda"), "base image": held.get("base_cuda"),
              f"CUDA_HOME ({held.get('cuda_home')}) nvcc": held.get("nvcc")}
     minor = {name: ".".join(str(v).split(".")[:2]) if v else None for name, v in found.items()}
-    waived = profile.stack.cuda_home == "base" and held.get("stand_in") and not held.get("nvcc")
-    ok = all(v == profile.stack.cuda for name, v in minor.items() if not (waived and "nvcc" in name))
+    ok = all(v == profile.stack.cuda for v in minor.values())
     text = ", ".join(f"{name} {value or 'missing'}" for name, value in minor.items())
-    note = f" (nvcc: {held['stand_in']} holds it, not its test stand-in)" if waived else ""
-    return Check("cuda", ok, f"CUDA {profile.stack.cuda}: {text}{note}" + ("" if ok else "; they must agree"))
+    return Check("cuda", ok, f"CUDA {profile.stack.cuda}: {text}" + ("" if ok else "; they must agree"))
 
 
 def _sbom(client: docker.DockerClient, image_id: str, profile: Profile, held: dict) -> Check:

@@ -25,11 +25,6 @@ def stack_files(stack: Stack) -> Files:
     return {"Dockerfile": _stack(stack, [BUILD.format(dockerfile=stack.dockerfile, tag=stack.image)]).encode()}
 
 
-def stack_body(stack: Stack) -> str:
-    """The stack's Dockerfile without its header: what its hash is taken of."""
-    return _stack(stack, []).split("\nARG BASE_IMAGE", 1)[1]
-
-
 def files(profile: Profile, all_stacks: list[Stack]) -> Files:
     """The profile's generated files, by path relative to docker/<profile>/."""
     stack = stacks.of(profile.name, all_stacks)

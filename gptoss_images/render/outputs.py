@@ -49,7 +49,7 @@ def compute(loaded: dict[str, Profile], names: list[str] | None = None, docker_d
 
 def stacks_of(loaded: dict[str, Profile]) -> list[stacks.Stack]:
     """Every stack image of the catalog, with its hash."""
-    return stacks.with_digests(stacks.group(loaded), context.stack_body)
+    return stacks.with_digests(stacks.group(loaded))
 
 
 def write(outputs: Outputs, docker_dir: Path = DOCKER_DIR, complete: bool = True) -> list[str]:

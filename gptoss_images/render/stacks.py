@@ -2,14 +2,15 @@
 
 Profiles of one family and line that pin the same base image, vLLM, packages and
 vocabulary share one stack (a100, h100 and h200 of a line; b200-cu128, which adds
-FlashInfer, has its own). A stack is named by the line and tagged by a hash of what
-goes into it: its Dockerfile and the files that Dockerfile copies.
+FlashInfer, has its own). A stack is named by the line and tagged by a hash of its
+declared inputs: the profile data that decides it (base image, stack pins, vocabulary,
+SBOM tool), the templates its Dockerfile is rendered from and the files it copies.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import json
 from dataclasses import dataclass
 
 from gptoss_images import REPO
@@ -22,6 +23,8 @@ PARTS = 4
 COPIED = ["build-certs/with-ca.sh", "build-certs/README", "gptoss_images/image/layers.py",
           "gptoss_images/image/vocab.py"]
 """The files a stack Dockerfile copies besides the CA bundle: part of its hash."""
+TEMPLATES = ["templates/stack.Dockerfile.j2", "templates/_common.j2"]
+"""What its Dockerfile is rendered from: part of its hash."""
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,18 @@ def group(loaded: dict[str, Profile]) -> list[Stack]:
     return stacks
 
 
-def with_digests(stacks: list[Stack], body: Callable[[Stack], str]) -> list[Stack]:
-    """The stacks with their hashes: of the Dockerfile's `body` (no header) and the files it copies."""
-    copied = b"".join(path.encode() + (REPO / path).read_bytes() for path in COPIED)
-    return [Stack(s.name, s.profiles, s.spec, hashlib.sha256(body(s).encode() + copied).hexdigest())
-            for s in stacks]
+def inputs(stack: Stack) -> dict:
+    """The profile data a stack's image is made of (nothing else of the profile reaches it)."""
+    p = stack.spec
+    return {"family": p.family, "line": p.line, "base_image": p.base_image, "stack": p.stack.model_dump(mode="json"),
+            "harmony": p.harmony.model_dump(mode="json"), "sbom_tool": p.sbom_tool, "parts": PARTS}
+
+
+def with_digests(stacks: list[Stack]) -> list[Stack]:
+    """The stacks with their hashes: of their declared inputs, the templates and the files they copy."""
+    files = b"".join(path.encode() + (REPO / path).read_bytes() for path in TEMPLATES + COPIED)
+    return [Stack(s.name, s.profiles, s.spec, hashlib.sha256(
+        json.dumps(inputs(s), sort_keys=True).encode() + files).hexdigest()) for s in stacks]
 
 
 def of(profile: str, stacks: list[Stack]) -> Stack | None:
