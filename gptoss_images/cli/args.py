@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import urllib.parse
 from pathlib import Path
-from typing import NoReturn
 
+from gptoss_images.core import inputs
 from gptoss_images.errors import UserError
 from gptoss_images.image import context, tags
 from gptoss_images.profiles import schema
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse whose errors are one line (exit code 2) and whose help keeps its examples' layout."""
+class Parser(inputs.Parser):
+    """The core's parser, its errors raised as the build side's UserError and pointing at --help."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
-        super().__init__(*args, **kwargs)
+    failure = UserError
 
-    def error(self, message: str) -> NoReturn:
-        raise UserError(f"{self.prog}: {message}; see {self.prog} --help")
+    def say(self, message: str) -> str:
+        return f"{self.prog}: {message}; see {self.prog} --help"
 
 
 def index_url(text: str) -> str:

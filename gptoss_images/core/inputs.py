@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 PREFIX = "GPTOSS_"
 TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
@@ -18,6 +18,24 @@ TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 class BadInput(Exception):
     """One line for the user; the launcher exits with code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (raised as `failure`, exit code 2), no abbreviations, and whose help
+    keeps its examples' layout: the one parser class of the launcher, the measuring tools and build.py."""
+
+    failure: type[Exception] = BadInput
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        raise self.failure(self.say(message))
+
+    def say(self, message: str) -> str:
+        return message
 
 
 _BREAKS = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7f, 0x85]} | {0x2028: "\\u2028", 0x2029: "\\u2029"}

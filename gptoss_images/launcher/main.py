@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 from gptoss_images.core import inputs, select, vendors, vllm_api
 from gptoss_images.core import plan as planner
@@ -34,13 +34,6 @@ class Resolved:
     ns: argparse.Namespace
     plan: planner.Plan
     skip: set[str]
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, with its errors as one line and exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        raise BadInput(message)
 
 
 EPILOG = """\
@@ -77,8 +70,8 @@ def make_parser(profile: dict[str, Any]) -> argparse.ArgumentParser:
     options = "".join(f"\n  --{name} / GPTOSS_{name.upper().replace('-', '_')}: {o['description']}; "
                       f"{', '.join(o['choices'])} (default {o['default']})"
                       for name, o in profile["options"].items())
-    parser = Parser(
-        prog="gptoss-serve", allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = inputs.Parser(
+        prog="gptoss-serve",
         description=f"Serve gpt-oss with vLLM {profile['stack']['vllm']} on {profile['description']} "
                     f"(profile {profile['name']}).\n\nscenarios: {scenarios}"
                     + (f"\n\nhardware options:{options}" if options else ""),

@@ -13,7 +13,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from typing import Any, NoReturn
+from typing import Any
 
 from gptoss_images.core import caches, inputs, runtime, vllm_api
 from gptoss_images.core import plan as planner
@@ -24,16 +24,7 @@ from gptoss_images.launcher import profile as profile_file
 KNOBS = {k.option: k for k in inputs.KNOBS}
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse whose errors are one line and exit code 2 (raised as BadInput)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> NoReturn:
-        raise BadInput(message)
+Parser = inputs.Parser
 
 
 def add_server_options(parser: argparse.ArgumentParser) -> None:
