@@ -8,7 +8,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import hcl2
 import pytest
 
 from gptoss_images.profiles import catalog
@@ -37,7 +36,7 @@ def test_rendering_is_deterministic(tmp_path):
         assert run_build("--docker-dir", str(tmp_path / out / "docker"), "render").returncode == 0
     one, two = _read_tree(tmp_path / "one"), _read_tree(tmp_path / "two")
     assert one == two
-    expected = ["docker/docker-bake.hcl"] + [f"docker/{n}/{f}" for n in ALL for f in ("Dockerfile", "profile.json")]
+    expected = ["docker/docker-bake.json"] + [f"docker/{n}/{f}" for n in ALL for f in ("Dockerfile", "profile.json")]
     expected += [f"docker/stacks/{s}/Dockerfile" for s in ("cuda-cu128", "cuda-cu128-b200", "cuda-current")]
     expected += [f"docker/family/{f}/Dockerfile" for f in ("cuda", "cuda-cu128", "rocm", "rocm-preview")]
     deploy = [rel for rel in one if rel.startswith("deploy/")]
@@ -56,7 +55,7 @@ def test_generated_files_say_so():
 
 def test_no_source_is_copied_into_docker():
     tracked = subprocess.run(["git", "ls-files", "docker"], cwd=REPO, capture_output=True, text=True).stdout.split()
-    assert tracked and all(p.endswith(("/Dockerfile", "/profile.json", "docker-bake.hcl")) for p in tracked)
+    assert tracked and all(p.endswith(("/Dockerfile", "/profile.json", "docker-bake.json")) for p in tracked)
 
 
 def test_vendor_images_hold_every_profile_of_their_line_that_shares_a_parent():
@@ -150,9 +149,9 @@ def test_hadolint_is_clean(name):
 
 
 def test_bake_file_parses_and_names_every_profile_as_the_builder_does():
-    bake = _plain(hcl2.loads((REPO / "docker" / "docker-bake.hcl").read_text()))
-    targets = {name: body for block in bake["target"] for name, body in block.items()}
-    groups = {name: body["targets"] for block in bake["group"] for name, body in block.items()}
+    bake = json.loads((REPO / "docker" / "docker-bake.json").read_text())
+    targets, groups = bake["target"], {name: body["targets"] for name, body in bake["group"].items()}
+    assert bake["//"].startswith("GENERATED FILE: do not edit.")  # HCL's JSON comment
     loaded = catalog.load()
     stacks = {f"stack-{s.name}": s for s in outputs.stacks_of(loaded)}
     assert sorted(targets) == sorted([*loaded, *stacks])
@@ -171,15 +170,6 @@ def test_bake_file_parses_and_names_every_profile_as_the_builder_does():
         assert target["tags"] == [f"${{REPO}}:{naming.title(name)}"]
         assert target["labels"] == naming.build_labels(name, loaded[name].stack.vllm, "${DATE}", "${REVISION}",
                                                        "${CREATED}")
-
-
-def _plain(value):
-    """python-hcl2's output without its quoting and block markers."""
-    if isinstance(value, dict):
-        return {_plain(k): _plain(v) for k, v in value.items() if k != "__is_block__"}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return json.loads(value) if isinstance(value, str) and value.startswith('"') else value
 
 
 def _read_tree(root: Path) -> dict[str, bytes]:

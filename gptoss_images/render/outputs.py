@@ -1,7 +1,7 @@
 """Everything `build.py render` writes, computed in memory first, then written whole.
 
 docker/<profile>/ and deploy/<profile>/ per profile (each swapped in as a folder),
-docker/docker-bake.hcl and the profiles' JSON Schema (profiles/profile.schema.json);
+docker/docker-bake.json and the profiles' JSON Schema (profiles/profile.schema.json);
 `stale` names every file on disk that differs from what would be written, and any
 file under docker/ that nothing generates.
 """
@@ -20,7 +20,7 @@ from gptoss_images.render import bake, context, deploy, families, stacks, tree
 DOCKER_DIR = REPO / "docker"
 DEPLOY = "deploy"
 """deploy/ sits beside docker/."""
-BAKE_FILE = "docker-bake.hcl"
+BAKE_FILE = "docker-bake.json"
 SCHEMA_FILE = "profile.schema.json"
 
 
