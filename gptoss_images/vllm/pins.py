@@ -18,6 +18,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging import utils
+from packaging.version import InvalidVersion, Version
+
 from gptoss_images.core import vllm_api
 from gptoss_images.errors import UserError
 from gptoss_images.profiles import catalog
@@ -26,7 +29,6 @@ from gptoss_images.render import context, tree
 from gptoss_images.vllm import carry, install, matrix, record
 
 DEFAULT_INDEX = "https://pypi.org/simple"
-RELEASE = re.compile(r"^\d+(\.\d+)*$")
 
 
 class _Links(html.parser.HTMLParser):
@@ -59,14 +61,17 @@ def releases(package: str, index_url: str = DEFAULT_INDEX) -> list[str]:
         raise UserError(f"--index-url {index_url}: cannot read {url} ({exc})") from None
     links = _Links()
     links.feed(page)
-    prefix = name.replace("-", "_")
-    versions = set()
+    versions: set[Version] = set()
     for file in links.files:
-        stem = file.removesuffix(".tar.gz").removesuffix(".zip")
-        parts = stem.split("-")
-        if len(parts) >= 2 and parts[0].lower().replace("-", "_") == prefix and RELEASE.match(parts[1]):
-            versions.add(parts[1])
-    return sorted(versions, key=vllm_api.version_key)
+        try:
+            found = (utils.parse_wheel_filename(file)[:2] if file.endswith(".whl")
+                     else utils.parse_sdist_filename(file))
+        except (utils.InvalidWheelFilename, utils.InvalidSdistFilename, InvalidVersion):
+            continue
+        if found[0] == utils.canonicalize_name(package) and not (found[1].is_prerelease or found[1].is_postrelease
+                                                                   or found[1].is_devrelease or found[1].local):
+            versions.add(found[1])
+    return [str(v) for v in sorted(versions)]
 
 
 def pinned(loaded: dict[str, Profile]) -> dict[str, set[str]]:
@@ -85,13 +90,13 @@ def check(loaded: dict[str, Profile], index_url: str = DEFAULT_INDEX) -> list[st
     """One line per tracked package: its pin and the newer releases on the index."""
     lines = []
     for package, versions in pinned(loaded).items():
-        current = max(versions, key=vllm_api.version_key)
+        current = max(versions, key=Version)
         try:
             found = releases(package, index_url)
         except NotListed:
             lines.append(f"{package:18} pinned {current:8} not on this index")
             continue
-        newer = [v for v in found if vllm_api.version_key(v) > vllm_api.version_key(current)]
+        newer = [v for v in found if Version(v) > Version(current)]
         state = f"{len(newer)} newer: {', '.join(newer[-8:])}" if newer else "up to date"
         lines.append(f"{package:18} pinned {current:8} {state}")
     return lines
@@ -99,8 +104,8 @@ def check(loaded: dict[str, Profile], index_url: str = DEFAULT_INDEX) -> list[st
 
 def newer_vllm(loaded: dict[str, Profile], index_url: str = DEFAULT_INDEX) -> str | None:
     """The newest vLLM release newer than the current line's pin, if any."""
-    pinned = max((p.stack.vllm for p in loaded.values() if p.line == catalog.CURRENT), key=vllm_api.version_key)
-    newer = [v for v in releases("vllm", index_url) if vllm_api.version_key(v) > vllm_api.version_key(pinned)]
+    pinned = max((p.stack.vllm for p in loaded.values() if p.line == catalog.CURRENT), key=Version)
+    newer = [v for v in releases("vllm", index_url) if Version(v) > Version(pinned)]
     return newer[-1] if newer else None
 
 
@@ -134,7 +139,7 @@ def try_candidate(profiles_dir: Path, line: str, version: str, index_url: str | 
     members = [p for p in catalog.load(profiles_dir).values() if p.line == line]
     if not members:
         raise UserError(f"--line {line}: no profile is on that line")
-    old = max((p.stack.vllm for p in members), key=vllm_api.version_key)
+    old = max((p.stack.vllm for p in members), key=Version)
     python = install.ensure(version, index_url, extra_index_url)
     trial = Trial(line, old, version, [p.name for p in members], record=record.read(python))
     runtime = install.cuda_runtime(python)
