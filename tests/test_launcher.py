@@ -439,3 +439,14 @@ def test_caches_go_under_the_cache_volume_or_to_tmp(tmp_path):
     assert "lost with the container" in where  # a folder, not a mount point
     env, where = caches.environment({"GPTOSS_CACHE_DIR": "/nonexistent", "HF_HOME": "/models"})
     assert env["VLLM_CACHE_ROOT"].startswith(caches.FALLBACK) and "HF_HOME" not in env  # the user's own wins
+
+
+@pytest.mark.parametrize("spelling", [["--hf-token", "hf_s3cret"], ["--hf_token=hf_s3cret"]])
+def test_a_hugging_face_token_travels_as_hf_token_and_is_never_shown(capsys, spelling):
+    plan = dry_run(capsys, "h100", *spelling)
+    assert "hf_s3cret" not in json.dumps(plan) and plan["env"]["HF_TOKEN"] == "<hidden>"
+    assert not any(a.startswith(("--hf-token", "--hf_token")) for a in plan["argv"])
+    assert main(["--dry-run", *spelling], {"GPTOSS_PROFILE": str(REPO / "docker/h100/profile.json")}) == 0
+    out, err = capsys.readouterr()
+    assert "hf_s3cret" not in out + err and "HF_TOKEN=<hidden>" in out
+    assert "--hf-token" in dry_run(capsys, "h100", "--hf-token")["argv"]  # bare: the login's token, no secret

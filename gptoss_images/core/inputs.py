@@ -129,7 +129,10 @@ KNOBS = [
                       "to keep them across restarts)", metavar="DIR"),
 ]
 LAUNCHER_ONLY = {"skip-checks", "profile", "cache-dir"}
-SECRET = {"api-key"}
+SECRET = {"api-key", "hf-token"}
+"""vLLM's flags that carry a secret: never in argv, never shown, in any spelling."""
+SECRET_VARIABLES = {"api-key": "VLLM_API_KEY", "hf-token": "HF_TOKEN"}
+"""The variable each secret travels in to vLLM instead (vLLM and huggingface_hub read them)."""
 
 
 def add_options(parser: argparse.ArgumentParser, option_names: list[str]) -> None:

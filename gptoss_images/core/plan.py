@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gptoss_images.core import caches, vllm_api
-from gptoss_images.core.inputs import BadInput
+from gptoss_images.core.inputs import SECRET_VARIABLES, BadInput
 
 USER_FLAGS = ["max-model-len", "max-num-seqs", "gpu-memory-utilization", "served-model-name",
               "host", "port"]
@@ -93,8 +93,12 @@ def build(profile: dict[str, Any], values: dict[str, Any], extra: list[tuple[str
         if any(_name(api, k) == "async-scheduling" and v is True for k, v in args.items()):
             _drop(api, args, "async-scheduling")
             notes.append(f"async scheduling is off: vLLM {api.version} does not support it with structured output")
+    hidden: dict[str, str] = {}
     for name, value in extra:
-        _apply(api, args, name, value)
+        if name in SECRET_VARIABLES and isinstance(value, str):  # --hf-token T: to HF_TOKEN, out of argv
+            hidden[SECRET_VARIABLES[name]] = value
+            continue
+        _apply(api, args, name, True if name in SECRET_VARIABLES and value is None else value)
 
     argv = ["vllm", "serve", model, "--tensor-parallel-size", str(tp)]
     for key, value in args.items():
@@ -104,6 +108,8 @@ def build(profile: dict[str, Any], values: dict[str, Any], extra: list[tuple[str
     except vllm_api.Rejected as exc:
         raise BadInput(f"vLLM {api.version} would refuse this command: {exc}") from None
     env, unset, secrets = _environment(profile, values, environ, chosen)
+    env.update(hidden)
+    secrets |= set(hidden) | {var for var in SECRET_VARIABLES.values() if var in env}
     cache_env, where = caches.environment(environ)
     env.update(cache_env)
     notes.append(where)

@@ -205,14 +205,14 @@ def _list_profiles(argv: list[str], environ: Mapping[str, str], machine: checks.
 
 
 def redact(text: str, argv: list[str], environ: Mapping[str, str]) -> str:
-    """`text` with every secret the user gave replaced, however it was spelt: the API key's
-    variables and whatever follows a flag that looks like --api-key."""
-    secrets = {environ.get("GPTOSS_API_KEY", ""), environ.get("VLLM_API_KEY", "")}
+    """`text` with every secret the user gave replaced, however it was spelt: the secrets' variables
+    and whatever follows a flag that looks like --api-key or --hf-token."""
+    secrets = {environ.get(var, "") for var in ("GPTOSS_API_KEY", *inputs.SECRET_VARIABLES.values())}
     taking = False
     for word in argv:
         name, eq, value = word.lstrip("-").replace("_", "-").partition("=")
         if word.startswith("-"):
-            taking = len(name) >= 4 and "api-key".startswith(name)
+            taking = len(name) >= 4 and any(flag.startswith(name) for flag in inputs.SECRET)
             if taking and eq:
                 secrets.add(value)
                 taking = False
