@@ -110,8 +110,8 @@ def test_promote_moves_only_green_profiles(client, h200, registry, tmp_path):
     with pytest.raises(docker.errors.APIError):
         client.images.get_registry_data(f"{repo}:gptoss-a100-rc")
     summary = run_build("summary", "--results", str(tmp_path), "--output", str(tmp_path / "summary.md"))
-    assert ("| mi300x | - | - | - | - | - | - | not run | - | - | - | - | - | failed: [mi300x] smoke test failed: vocab |"
-            in summary.stdout)
+    assert ("| mi300x | - | - | - | - | - | - | not run | - | - | - | - | - | failed: [mi300x] smoke test failed: "
+            "vocab |" in summary.stdout)
     assert (f"| h200 | sha256:x | 0.00 GB | 1.0 s | - | - | - | passed (served) | - | - | - | - | - | published "
             f"{floating} |" in summary.stdout)
     assert (tmp_path / "summary.md").read_text().startswith("## gptoss-images")
