@@ -53,8 +53,8 @@ lint: ## ruff, hadolint on every Dockerfile, render --check
 test: setup ## the whole suite: real Docker builds, the pinned vLLM's parser, a real registry
 	$(PYTHON) -m pytest -v
 
-unit: ## the tests that build no image (CI on pull requests)
-	$(PYTHON) -m pytest -v -m "not docker"
+unit: ## the tests that need no Docker engine and no registry (CI on pull requests)
+	$(PYTHON) -m pytest -v -m "not docker and not registry"
 
 runner-space: ## free disk on a hosted CI runner (toolchains this project does not use)
 	rm -rf /usr/share/dotnet /usr/local/lib/android /opt/ghc /opt/hostedtoolcache/CodeQL || sudo rm -rf \

@@ -205,6 +205,7 @@ def test_gates_on_recorded_results():
     assert gates.refusals({"failed": 3, "num_prompts": 320}, [], None) == ["the bench lost 3 of 320 requests"]
 
 
+@pytest.mark.registry
 def test_the_measured_artifact_lives_beside_the_floating_tag(registry):
     floating = f"{registry}/measured:gptoss-h100"
     assert artifacts.pull_measured(floating) is None
@@ -212,6 +213,8 @@ def test_the_measured_artifact_lives_beside_the_floating_tag(registry):
     assert artifacts.pull_measured(floating) == {"bench": {"output_throughput_per_gpu": 1234.5}, "evals": []}
 
 
+@pytest.mark.docker  # promote asks the engine for the registry's digests
+@pytest.mark.registry
 def test_promote_refuses_an_image_that_measured_worse_and_says_why(registry, tmp_path):
     repo = f"{registry}/gated"
     before = {"bench": {"output_throughput_per_gpu": 5000.0, "median_ttft_ms": 100.0, "median_tpot_ms": 10.0},
