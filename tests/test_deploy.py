@@ -4,6 +4,7 @@ the compose file runs for real against an image whose vLLM is a stub server."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -16,6 +17,7 @@ from functools import cache
 from pathlib import Path
 
 import kubernetes_validate
+import kubernetes_validate.utils
 import pytest
 import yaml
 
@@ -29,6 +31,9 @@ from tests.conftest import REPO, copy_checkout, free_port, run_build
 DEPLOY = REPO / "deploy"
 OVERLAYS = sorted(DEPLOY.glob("*/overlays/*"))
 FIXTURES = REPO / "tests/fixtures/gpus"
+
+# kubernetes-validate reads and parses its schema files again on every call: read each once.
+kubernetes_validate.utils.schema_contents = functools.lru_cache(maxsize=None)(kubernetes_validate.utils.schema_contents)
 
 
 def kubectl() -> str:
