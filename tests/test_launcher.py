@@ -450,3 +450,29 @@ def test_a_hugging_face_token_travels_as_hf_token_and_is_never_shown(capsys, spe
     out, err = capsys.readouterr()
     assert "hf_s3cret" not in out + err and "HF_TOKEN=<hidden>" in out
     assert "--hf-token" in dry_run(capsys, "h100", "--hf-token")["argv"]  # bare: the login's token, no secret
+
+
+@pytest.mark.parametrize(("cmdline", "env", "wanted"), [
+    (b"vllm\0serve\0m\0--port\x009000\0", {}, ("127.0.0.1", "9000")),
+    (b"vllm\0serve\0m\0--port=9001\0--host\x000.0.0.0\0", {"GPTOSS_PORT": "8000"}, ("127.0.0.1", "9001")),
+    (b"vllm\0serve\0m\0--host\x0010.0.0.5\0", {"GPTOSS_PORT": "8100"}, ("10.0.0.5", "8100")),
+    (b"/bin/sh\0-c\0sleep 1\0", {"GPTOSS_PORT": "8200"}, ("127.0.0.1", "8200")),
+    (b"", {}, ("127.0.0.1", "8000")),
+])
+def test_the_health_check_asks_where_the_server_really_listens(cmdline, env, wanted):
+    from gptoss_images.launcher import health
+    assert health.address(cmdline, env) == wanted
+
+
+def test_the_health_check_answers_for_a_server_on_another_port():
+    from gptoss_images.launcher import health
+    from tests.conftest import free_port, wait_for_port
+    port = free_port()
+    server = subprocess.Popen([sys.executable, str(REPO / "tests/fixtures/stub-vllm"), "serve", "m", "--port",
+                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        assert health.probe(port=port) == 0 and health.probe(port=free_port()) == 1
+    finally:
+        server.terminate()
+        server.wait(10)

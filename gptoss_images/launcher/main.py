@@ -91,7 +91,7 @@ def make_parser(profile: dict[str, Any]) -> argparse.ArgumentParser:
                         help="prove on this machine's GPUs, without weights, that this image serves: a synthetic "
                              "gpt-oss, every endpoint, a short benchmark (gptoss-self-test --help)")
     parser.add_argument("--health", action="store_true",
-                        help="exit 0 if vLLM's /health answers on GPTOSS_PORT (the image's HEALTHCHECK)")
+                        help="exit 0 if vLLM's /health answers where the server listens (the image's HEALTHCHECK)")
     inputs.add_options(parser, list(profile["options"]))
     return parser
 
