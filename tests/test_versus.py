@@ -144,6 +144,7 @@ def test_a_variant_that_changes_nothing_starts_no_second_server():
     (["--scenario", "fast,"], "--scenario/GPTOSS_SCENARIO='fast,': scenarios separated by commas, or 'all'"),
     (["--waves", "0"], "argument --waves: '0': must be an integer from 1 to 100"),
     (["--size", "huge"], "argument --size: invalid choice: 'huge'"),
+    (["--check"], "--check: not with --synthetic; run gptoss-serve --check on its own"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, args, wanted):
     environ = {"GPTOSS_PROFILE": str(REPO / "docker/h200/profile.json")}

@@ -160,6 +160,9 @@ def main(argv: list[str], environ: Mapping[str, str], machine: checks.Machine | 
 def plan(argv: list[str], environ: dict[str, str], machine: checks.Machine
          ) -> tuple[launcher.Resolved, list[Setting], list[Load], argparse.Namespace]:
     """Every server to start and every load to measure, from the options."""
+    other = [a for a in argv if a.split("=", 1)[0] in selftest.OTHER_ACTIONS]
+    if other:
+        raise BadInput(f"{other[0]}: not with --synthetic; run gptoss-serve {other[0]} on its own")
     held = profile_file.load(argv, environ, lambda vendor: machine.gpus(vendor)[0])
     rest, names = _scenarios(argv, environ, held, machine)
     env = {k: v for k, v in environ.items() if k != "GPTOSS_SCENARIO"}
