@@ -42,12 +42,14 @@ def client() -> docker.DockerClient:
 @pytest.fixture(scope="session")
 def remove_test_tags(client):
     """At the end, remove every tag the tests made (pushes to test registries included), then the
-    images of this project's Dockerfiles that the session left dangling (never one it found)."""
+    images of this project's Dockerfiles that the session left dangling: never a tag or an image it found."""
     before = {image.id for image in client.images.list(all=True)}
+    found = {tag for image in client.images.list() for tag in image.tags}
     yield
     for image in client.images.list():
         for tag in image.tags:
-            if tag.startswith(("127.0.0.1:", f"{REPO_NAME}:", f"{REPO_NAME}-stack:", "gptoss-test/nightly")):
+            if tag not in found and tag.startswith(("127.0.0.1:", f"{REPO_NAME}:", f"{REPO_NAME}-stack:",
+                                                    "gptoss-test/nightly")):
                 client.images.remove(tag, noprune=True)
     for image in client.images.list(filters={"dangling": True}):
         if image.id not in before and any(key.startswith("io.gptoss.") for key in image.labels):

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,38 @@ def test_readme_plain_docker_build_lines_run_as_written_and_share_the_builders_l
     assert all(x.endswith("(cached)") or "ARG" in x or "FROM" in x for x in stack_steps), stack_steps
     ours, plain = image.attrs["RootFS"]["Layers"], plain_h100["image"].attrs["RootFS"]["Layers"]
     assert plain[:len(ours) - 1] == ours[:-1]
+
+
+KILLED_BUILD = """\
+import signal, sys
+from pathlib import Path
+from gptoss_images.cli.main import _interrupt
+from gptoss_images.image import build, engine
+signal.signal(signal.SIGTERM, _interrupt)
+build._build(engine.connect(), "docker/killed/Dockerfile", "killed", build.BuildInputs(), {{}}, {{}}, True,
+             Path({docker!r}))
+"""
+
+
+def test_a_killed_build_leaves_no_container_or_image_behind(client, tmp_path):
+    """SIGTERM in the middle of a RUN step: its container and the intermediate images this build made go."""
+    marker = f"killed-{os.getpid()}"
+    (tmp_path / "killed").mkdir()
+    (tmp_path / "killed" / "Dockerfile").write_text(
+        f"FROM gptoss-test/debian:bookworm\nRUN echo {marker} > /made\nRUN sleep 300 && echo {marker}\n")
+    before = {i.id for i in client.images.list(all=True)}
+    process = subprocess.Popen([sys.executable, "-c", KILLED_BUILD.format(docker=str(tmp_path))], cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not [c for c in client.containers.list() if marker in " ".join(c.attrs["Config"]["Cmd"] or [])]:
+            assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
+            time.sleep(0.5)
+        process.terminate()
+        assert process.wait(120) != 0
+    finally:
+        process.kill()
+    left = [c.name for c in client.containers.list(all=True) if marker in " ".join(c.attrs["Config"]["Cmd"] or [])]
+    assert left == []
+    made = [i.id for i in client.images.list(all=True) if i.id not in before and not i.tags]
+    assert made == [], made

@@ -200,11 +200,14 @@ def test_serving_execs_vllm_with_the_plan(tmp_path, capsys):
     assert not list(tmp_path.iterdir())  # the launcher writes nothing
 
 
-def test_real_h100_output_passes_the_h100_checks(tmp_path):
+def test_real_h100_output_passes_the_h100_checks(tmp_path, capsys):
     plan_env = {"GPTOSS_MODEL": "openai/gpt-oss-20b", "GPTOSS_TENSOR_PARALLEL_SIZE": "1"}
     code, calls = _serve("h100-cu128", FakeMachine(_nvidia("nvidia-smi-h100.csv")), tmp_path, "--check",
                          env=plan_env)
-    assert code == 1 and calls == []  # only the vocabulary is missing here
+    statuses = {line.split()[1]: line.split()[0] for line in capsys.readouterr().out.splitlines()}
+    assert {name: statuses[name] for name in ("gpu", "arch", "count", "memory", "driver", "shm")} == dict.fromkeys(
+        ("gpu", "arch", "count", "memory", "driver", "shm"), "PASS")
+    assert statuses["vocab"] == "FAIL" and code == 1 and calls == []  # only the vocabulary is missing here
 
 
 def test_check_lines(tmp_path, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -132,7 +133,12 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)  # a killed build cleans up as after Ctrl-C
     try:
         parsed = parser().parse_args(argv)
         return parsed.func(parsed)

@@ -167,12 +167,44 @@ def build(client: docker.DockerClient, target: Profile | Family, inputs: BuildIn
     return built
 
 
+def _run_steps(dockerfile: Path) -> set[str]:
+    """The commands of the Dockerfile's RUN instructions, as the classic builder hands them to `/bin/sh -c`."""
+    text = re.sub(r"\\\n", "", dockerfile.read_text())
+    return {line.strip()[4:].strip() for line in text.splitlines() if line.strip().startswith("RUN ")}
+
+
+def _clean_up(client: docker.DockerClient, containers: set[str], images: set[str], steps: set[str],
+              quiet: bool) -> None:
+    """Remove what an interrupted build made: its step's container (one that runs a RUN of this Dockerfile)
+    and its untagged intermediate images; never a container or image that was there before it began, nor a
+    tagged one."""
+    time.sleep(2)  # the engine stops the step's container once it sees the client gone
+    for container in client.containers.list(all=True):
+        command = " ".join((container.attrs.get("Config") or {}).get("Cmd") or [])
+        if container.id not in containers and any(step in command for step in steps):
+            try:
+                container.remove(force=True)
+            except docker.errors.APIError:
+                pass
+    for image in sorted(client.images.list(all=True), key=lambda i: i.attrs.get("Created", ""), reverse=True):
+        if image.id not in images and not image.tags:
+            try:
+                client.images.remove(image.id, noprune=True)
+            except docker.errors.APIError:  # the parent of another: removed after it, or kept
+                pass
+    if not quiet:
+        print("interrupted: the build's container and intermediate images removed", file=sys.stderr, flush=True)
+
+
 def _build(client: docker.DockerClient, dockerfile: str, name: str, inputs: BuildInputs, buildargs: dict[str, str],
            labels: dict[str, str], quiet: bool, docker_dir: Path) -> Built:
     stream = context.tar(dockerfile, docker_dir, inputs.ca_bundle)
     printer = StepPrinter(name, quiet)
     started = time.monotonic()
     image_id = None
+    containers = {c.id for c in client.containers.list(all=True)}
+    images = {i.id for i in client.images.list(all=True)}
+    steps = _run_steps(docker_dir / Path(dockerfile).relative_to("docker"))
     try:
         for chunk in client.api.build(fileobj=stream, custom_context=True, dockerfile=dockerfile, rm=True,
                                       forcerm=True, decode=True, buildargs=buildargs, labels=labels,
@@ -187,6 +219,9 @@ def _build(client: docker.DockerClient, dockerfile: str, name: str, inputs: Buil
                                   f"  last output:\n{tail}")
     except docker.errors.APIError as exc:
         raise BuildFailed(f"[{name}] build failed: {exc.explanation or exc}") from None
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM): leave nothing of this build behind
+        _clean_up(client, containers, images, steps, quiet)
+        raise
     printer.finish()
     if image_id is None:
         raise BuildFailed(f"[{name}] build ended without an image")
