@@ -17,10 +17,17 @@ REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = ["tests.images"]
 
 
-def run_build(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+COMMAND_TIMEOUT_S = 600
+"""A hang, not a slow machine: build.py's commands other than builds take seconds here."""
+BUILD_TIMEOUT_S = 3600
+"""A hang, not a slow machine: a cold build with its stack took 6-11 minutes on a busy 2-core machine
+(the cu128 stack's downloads the most), so an hour is a wide margin."""
+
+
+def run_build(*args: str, cwd: Path = REPO, timeout: float = COMMAND_TIMEOUT_S) -> subprocess.CompletedProcess:
     """`python build.py ARGS` in a subprocess, as a user types it."""
     return subprocess.run([sys.executable, str(REPO / "build.py"), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def free_port() -> int:

@@ -20,7 +20,7 @@ import pytest
 
 from gptoss_images.image import engine
 from gptoss_images.profiles import catalog
-from tests.conftest import REPO, copy_checkout, free_port, run_build, wait_for_port
+from tests.conftest import BUILD_TIMEOUT_S, REPO, copy_checkout, free_port, run_build, wait_for_port
 
 REPO_NAME = "gptoss-test/images"
 BASE = "gptoss-test/debian:bookworm"
@@ -77,7 +77,7 @@ def base(client, remove_test_tags) -> str:
 
 
 def build_cli(*args: str) -> subprocess.CompletedProcess:
-    return run_build("build", *args, "--repo", REPO_NAME)
+    return run_build("build", *args, "--repo", REPO_NAME, timeout=BUILD_TIMEOUT_S)
 
 
 def _built(client, profile: str, ca_bundle: Path):

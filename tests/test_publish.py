@@ -12,7 +12,7 @@ import pytest
 from gptoss_images.image import build, sbom
 from gptoss_images.publish import artifacts
 from gptoss_images.publish.registry import push as registry_push
-from tests.conftest import REPO, run_build
+from tests.conftest import BUILD_TIMEOUT_S, REPO, run_build
 from tests.images import REPO_NAME, ROCM_STANDIN
 
 NIGHTLY_REPO = "gptoss-test/nightly"
@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("remove_test_tags")]
 
 def test_push_verifies_digests_and_a_sibling_sends_only_its_own_layers(client, h100, h200, registry):
     target = f"{registry}/gptoss"
-    result = run_build("push", "h100", "--registry", target, "--repo", REPO_NAME)
+    result = run_build("push", "h100", "--registry", target, "--repo", REPO_NAME, timeout=BUILD_TIMEOUT_S)
     assert result.returncode == 0, result.stderr[-2000:]
     pushed = [line for line in result.stderr.splitlines() if line.startswith("pushed ")]
     assert [p.split()[1].rsplit(":", 1)[1] for p in pushed][-1] == "gptoss-h100"  # floating tag last
@@ -38,7 +38,7 @@ def test_push_verifies_digests_and_a_sibling_sends_only_its_own_layers(client, h
     cuda = {name for name in held if sbom.CUDA_LIBRARY.match(name)}
     assert {"nvidia-cublas", "nvidia-cuda-nvcc"} <= {n.removesuffix("-cu13") for n in cuda}
     assert all(listed[name] == {held[name]} for name in cuda)  # every CUDA library at the version installed
-    sibling = run_build("push", "h200", "--registry", target, "--repo", REPO_NAME)
+    sibling = run_build("push", "h200", "--registry", target, "--repo", REPO_NAME, timeout=BUILD_TIMEOUT_S)
     assert sibling.returncode == 0, sibling.stderr[-2000:]
     first = next(line for line in sibling.stderr.splitlines() if line.startswith("pushed "))
     assert "(1 layers sent, " in first and "already there" in first
@@ -92,7 +92,7 @@ def test_gpu_test_serves_chats_and_measures_with_a_stub_server(stub_server_image
 def test_promote_moves_only_green_profiles(client, h200, registry, tmp_path):
     from gptoss_images.publish import results
     repo = f"{registry}/promote"
-    assert run_build("push", "h200", "--registry", repo, "--repo", REPO_NAME).returncode == 0
+    assert run_build("push", "h200", "--registry", repo, "--repo", REPO_NAME, timeout=BUILD_TIMEOUT_S).returncode == 0
     immutable = next(t for t in client.images.get(h200[0].id).tags
                      if t.startswith(repo) and not t.endswith(":gptoss-h200"))
     floating = f"{repo}:gptoss-h200-rc"
