@@ -5,8 +5,6 @@ from __future__ import annotations
 import ast
 import sys
 
-import pytest
-
 from tests.conftest import REPO
 
 PACKAGE = REPO / "gptoss_images"
@@ -36,35 +34,43 @@ def _imports(path) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("rel", MODULES)
-def test_imports_flow_one_way(rel):
+def _import_problems(rel: str) -> list[str]:
+    """What module `rel` imports against the layout: a later stage, or beyond what its place allows."""
     stage = rel.split("/")[0] if "/" in rel else ""
     rank = STAGES.index(stage) if stage in STAGES else 0
-    ours = {m for m in _imports(PACKAGE / rel) if m.split(".")[0] == "gptoss_images"}
+    everything = _imports(PACKAGE / rel)
+    ours = {m for m in everything if m.split(".")[0] == "gptoss_images"}
     if rel in STANDALONE:
-        allowed = set(sys.stdlib_module_names) | STANDALONE[rel] | {"__future__"}
-        assert {m.split(".")[0] for m in _imports(PACKAGE / rel)} <= allowed
-        return
+        beyond = {m.split(".")[0] for m in everything} - set(sys.stdlib_module_names) - STANDALONE[rel] - {"__future__"}
+        return [f"{rel} imports {m}: it runs on its own" for m in sorted(beyond)]
     if stage in ("core", "launcher", "measure"):  # runs inside the image: the core and the standard library only
         inside = ("gptoss_images.core",) + {"core": (), "launcher": ("gptoss_images.launcher",),
                                             "measure": ("gptoss_images.launcher", "gptoss_images.measure")}[stage]
-        assert all(m.startswith(inside) for m in ours), ours
-        third = {m.split(".")[0] for m in _imports(PACKAGE / rel)} - set(sys.stdlib_module_names)
-        assert third <= {"gptoss_images", "__future__"}, third
-        return
-    for module in ours:
+        third = {m.split(".")[0] for m in everything} - set(sys.stdlib_module_names) - {"gptoss_images", "__future__"}
+        return ([f"{rel} imports {m}: not inside the image's code" for m in sorted(ours) if not m.startswith(inside)]
+                + [f"{rel} imports {m}: not the standard library" for m in sorted(third)])
+    problems = []
+    for module in sorted(ours):
         parts = module.split(".")
         target = parts[1] if len(parts) > 1 and parts[1] in STAGES else ""
-        assert (STAGES.index(target) if target else 0) <= rank, f"{rel} imports {module}, a later stage"
+        if (STAGES.index(target) if target else 0) > rank:
+            problems.append(f"{rel} imports {module}, a later stage")
+    return problems
 
 
-@pytest.mark.parametrize("rel", MODULES)
-def test_every_module_says_its_one_job_first(rel):
-    text = (PACKAGE / rel).read_text()
-    if rel.endswith("__main__.py"):
-        return
-    doc = ast.get_docstring(ast.parse(text))
-    assert doc and len(doc.splitlines()[0]) <= 110 and doc.splitlines()[0].endswith((".", ":")), rel
+def test_imports_flow_one_way():
+    assert [p for rel in MODULES for p in _import_problems(rel)] == []
+
+
+def test_every_module_says_its_one_job_first():
+    unsaid = []
+    for rel in MODULES:
+        if rel.endswith("__main__.py"):
+            continue
+        doc = ast.get_docstring(ast.parse((PACKAGE / rel).read_text()))
+        if not (doc and len(doc.splitlines()[0]) <= 110 and doc.splitlines()[0].endswith((".", ":"))):
+            unsaid.append(rel)
+    assert unsaid == [], "first docstring line missing, over 110 characters or unfinished"
 
 
 def test_stages_are_subpackages():
