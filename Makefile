@@ -16,7 +16,7 @@ LINE ?= current
 PROFILES = $(shell $(BUILD) list --names --family $(FAMILY) --line $(LINE))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup deps compose-cli engine bases render check-render validate lint test unit runner-space demo images bench nightly
+.PHONY: help setup deps compose-cli engine bases render check-render validate lint test unit fuzz runner-space demo images bench nightly
 
 help: ## list the targets
 	@grep -hE '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -52,6 +52,10 @@ lint: ## ruff, hadolint on every Dockerfile, render --check
 
 test: setup ## the whole suite: real Docker builds, the pinned vLLM's parser, a real registry
 	$(PYTHON) -m pytest -v
+
+GPTOSS_NIGHTLY_EXAMPLES ?= 5000
+fuzz: ## the generated-input tests with 5x the suite's examples (the nightly's), not derandomized
+	GPTOSS_EXAMPLES=$(GPTOSS_NIGHTLY_EXAMPLES) $(PYTHON) -m pytest -q tests/test_generated_input.py
 
 unit: ## the tests that need no Docker engine and no registry (CI on pull requests)
 	$(PYTHON) -m pytest -v -m "not docker and not registry"

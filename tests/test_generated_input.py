@@ -116,12 +116,13 @@ def _tree_hash(root: Path) -> str:
 @given(target=st.sampled_from(TARGETS), value=YAML_VALUES, extra_key=st.one_of(st.none(), st.text(max_size=12)),
        raw=st.one_of(st.none(), st.binary(max_size=60)))
 def test_profiles_take_any_value_at_any_key(target, value, extra_key, raw):
+    """Rendered in memory (`render --check`: every file computed and compared, nothing written), so an
+    example costs the rules, not 300 file writes; that a refused or killed render writes nothing is
+    test_render.py's."""
     file, path = target
     with tempfile.TemporaryDirectory() as tmp:
-        profiles, docker = Path(tmp, "profiles"), Path(tmp, "docker")
+        profiles = Path(tmp, "profiles")
         shutil.copytree(REPO / "profiles", profiles)
-        shutil.copytree(REPO / "docker", docker)
-        before = _tree_hash(docker)
         if raw is not None:
             (profiles / file).write_bytes(raw)
         else:
@@ -133,11 +134,10 @@ def test_profiles_take_any_value_at_any_key(target, value, extra_key, raw):
             if extra_key is not None and isinstance(node, dict):
                 node[extra_key] = value
             (profiles / file).write_text(yaml.safe_dump(data, allow_unicode=True))
-        code, _, err = _run(build_py, ["--profiles-dir", str(profiles), "--docker-dir", str(docker), "render"])
-        assert code in (0, 2), (code, err)
-        _one_line_error(code, err, "error: ")
+        code, _, err = _run(build_py, ["--profiles-dir", str(profiles), "render", "--check"])
+        assert code in (0, 1, 2), (code, err)
         if code == 2:
-            assert _tree_hash(docker) == before, "a refused render wrote under docker/"
+            _one_line_error(code, err, "error: ")
 
 
 COMMANDS = {

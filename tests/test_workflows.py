@@ -28,6 +28,7 @@ MAKE_TARGETS = {
     "unit": "the suite itself (make test runs a superset)",
     "runner-space": "test_runner_space_would_remove_only_a_hosted_runners_toolchains",
     "compose-cli": "test_make_targets_run_here",
+    "fuzz": "test_generated_input.py (the suite runs it with fewer examples)",
 }
 # build.py commands the workflows use, and the tests that run them
 BUILD_COMMANDS = {
