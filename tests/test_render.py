@@ -19,16 +19,18 @@ PER_HARDWARE = "# ---- per-hardware configuration"
 
 
 def test_golden_files():
-    """docker/ as committed is the golden output: a fresh render equals it byte for byte."""
+    """docker/ and deploy/ as committed are the golden output: a fresh render equals them byte for byte, with
+    no file missing or stray (render --check's own comparison); the first difference is shown as a diff."""
     rendered = outputs.compute(catalog.load())
-    for path, data in [*((d / rel, b) for d, files in rendered.folders.items() for rel, b in files.items()),
-                       *rendered.files.items()]:
-        committed = path.read_bytes()
-        if committed != data:
-            diff = difflib.unified_diff(committed.decode().splitlines(), data.decode().splitlines(),
-                                        f"{path} (golden)", "rendered", lineterm="")
-            pytest.fail("\n".join(diff))
-    assert outputs.stale(rendered) == []
+    stale = outputs.stale(rendered)
+    if stale:
+        pairs = [*((d / rel, b) for d, files in rendered.folders.items() for rel, b in files.items()),
+                 *rendered.files.items()]
+        path, data = next(((p, b) for p, b in pairs if not p.is_file() or p.read_bytes() != b), (None, b""))
+        committed = path.read_text() if path and path.is_file() else ""
+        diff = difflib.unified_diff(committed.splitlines(), data.decode().splitlines(), f"{path} (golden)",
+                                    "rendered", lineterm="") if path else []
+        pytest.fail("\n".join([*stale[:10], *diff]))
 
 
 def test_rendering_is_deterministic(tmp_path):
