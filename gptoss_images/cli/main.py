@@ -16,6 +16,7 @@ from gptoss_images.cli import args as cli_args
 from gptoss_images.cli import deploy as cli_deploy
 from gptoss_images.cli import images as cli_images
 from gptoss_images.cli import pins as cli_pins
+from gptoss_images.core import text
 from gptoss_images.errors import UserError
 from gptoss_images.profiles import catalog
 from gptoss_images.render import outputs
@@ -54,9 +55,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         vllm = p.stack.vllm if p.stack.source == "pypi" else f"{p.stack.vllm} (base image's)"
         rows.append((name, p.line, f"{p.gpu.model} {p.gpu.memory_gib}GB ({p.gpu.arch})", vllm,
                      p.stack.cuda or "-", f">= {p.gpu.driver_min}" if p.gpu.driver_min else "-", p.base_image))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    print(text.columns(rows))
     return 0
 
 

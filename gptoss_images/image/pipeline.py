@@ -11,6 +11,7 @@ from pathlib import Path
 import docker
 
 from gptoss_images import REPO
+from gptoss_images.core import text
 from gptoss_images.errors import UserError
 from gptoss_images.image import build, smoke, tags
 from gptoss_images.image.selection import Options, Selection, Target
@@ -136,5 +137,4 @@ def table(outcomes: list[Outcome]) -> str:
                      f"{b.seconds:.1f} s" if b and b.seconds else "-",
                      ", ".join(dict.fromkeys(t.rsplit(":", 1)[-1] for t in b.tags)) if b and o.ok
                      else o.error.split("\n")[0][:80]))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return text.columns(rows)

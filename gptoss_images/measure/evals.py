@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from gptoss_images.core import text
 from gptoss_images.core.inputs import BadInput
 from gptoss_images.measure import common, grading
 
@@ -230,8 +231,7 @@ def table(outcomes: list[Outcome]) -> str:
         rows.append((o.eval, f"gpt-oss-{o.model}", o.effort, str(o.samples), f"{o.score:.1f}",
                      "-" if o.recipe is None else f"{o.recipe:.1f}",
                      "-" if o.tolerance is None else f"-{o.tolerance:.1f}", result))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return text.columns(rows)
 
 
 def _sampler(api: str, base: str, model: str, effort: str, max_tokens: int | None,
