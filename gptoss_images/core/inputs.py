@@ -103,8 +103,10 @@ def boolean(text: str) -> bool:
 KNOBS = [
     Knob("model", "openai/gpt-oss-20b, openai/gpt-oss-120b or a local model folder "
                   "(default: the profile's)", metavar="MODEL"),
-    Knob("tensor-parallel-size", "GPUs to shard over: one of the model's TP sizes on this card",
-         integer(1, 64), "N"),
+    Knob("tensor-parallel-size", "GPUs per replica to shard over: one of the model's TP sizes on this card "
+                                 "(default: the machine's plan)", integer(1, 64), "N"),
+    Knob("data-parallel-size", "replicas of TP GPUs each, one server balancing over them (default: as many as "
+                               "the GPUs found hold)", integer(1, 64), "N"),
     Knob("scenario", "default, max-throughput, min-latency or balanced", metavar="NAME"),
     Knob("host", "address to listen on (vLLM's default: all)", metavar="ADDR"),
     Knob("port", "port to listen on (default 8000)", integer(1, 65535), "PORT"),

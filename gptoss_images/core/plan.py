@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gptoss_images.core import caches, vllm_api
+from gptoss_images.core import caches, fit, vllm_api
 from gptoss_images.core.inputs import SECRET_VARIABLES, BadInput
+from gptoss_images.core.vendors import Gpu
 
 USER_FLAGS = ["max-model-len", "max-num-seqs", "gpu-memory-utilization", "served-model-name",
               "host", "port"]
@@ -43,6 +44,10 @@ class Plan:
     unset: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set)
+    dp: int = 1
+    """Data-parallel replicas of TP GPUs each: one server over TP x DP GPUs."""
+    layout: dict[str, Any] = field(default_factory=dict)
+    """The machine's plan (fit.Layout): model, TP, DP, the GPUs found and used, why."""
 
     def shell(self) -> str:
         """A copy-pasteable line: environment, then the command; secrets hidden."""
@@ -54,22 +59,33 @@ class Plan:
     def as_json(self) -> str:
         env = {k: "<hidden>" if k in self.secrets else v for k, v in self.env.items()}
         return json.dumps({"profile": self.profile, "model": self.model, "tensor_parallel_size": self.tp,
-                           "scenario": self.scenario, "argv": self.argv, "env": env,
-                           "unset": self.unset, "notes": self.notes}, indent=2)
+                           "data_parallel_size": self.dp, "plan": self.layout, "scenario": self.scenario,
+                           "argv": self.argv, "env": env, "unset": self.unset, "notes": self.notes}, indent=2)
 
 
 def build(profile: dict[str, Any], values: dict[str, Any], extra: list[tuple[str, Any]],
-          environ: Mapping[str, str], api: vllm_api.Api, behaviour: dict[str, bool]) -> Plan:
-    """`extra`: the user's other vLLM flags, as vllm_api.parse read them."""
-    model, kind = _model(profile, values.get("model"))
-    spec = profile["models"][kind]
+          environ: Mapping[str, str], api: vllm_api.Api, behaviour: dict[str, bool],
+          found: list[Gpu] | None = None) -> Plan:
+    """`extra`: the user's other vLLM flags, as vllm_api.parse read them; `found`: the machine's GPUs, which
+    the model, TP and DP are fitted to (none: the profile's own plan)."""
     scenario_name = values.get("scenario") or "default"
     scenarios = profile["serve"]["scenarios"]
     if scenario_name not in scenarios:
         raise BadInput(f"GPTOSS_SCENARIO/--scenario={scenario_name!r}: unknown scenario; "
                        f"allowed: {', '.join(scenarios)}")
     scenario = scenarios[scenario_name]
-    tp = tensor_parallel(profile, kind, scenario_name, values.get("tensor-parallel-size"), shown=model)
+    given = values.get("model")
+    model, kind = _model(profile, given) if given else (None, None)
+    if kind is not None and values.get("tensor-parallel-size") is not None:
+        tensor_parallel(profile, kind, scenario_name, values["tensor-parallel-size"], shown=model)
+    layout = fit.plan(profile, scenario_name, found or [], kind, values.get("tensor-parallel-size"),
+                      values.get("data-parallel-size"))
+    if kind is None:
+        model = kind = layout.model
+        if values.get("tensor-parallel-size") is not None:
+            tensor_parallel(profile, kind, scenario_name, values["tensor-parallel-size"], shown=model)
+    spec = profile["models"][kind]
+    tp, dp = layout.tp, layout.dp
 
     args: dict[str, Any] = {}
     notes: list[str] = []
@@ -101,6 +117,8 @@ def build(profile: dict[str, Any], values: dict[str, Any], extra: list[tuple[str
         _apply(api, args, name, True if name in SECRET_VARIABLES and value is None else value)
 
     argv = ["vllm", "serve", model, "--tensor-parallel-size", str(tp)]
+    if dp > 1:  # one server, vLLM's own load balancing over the replicas
+        argv += ["--data-parallel-size", str(dp)]
     for key, value in args.items():
         argv += vllm_api.argv_of(key, value)
     try:
@@ -113,7 +131,9 @@ def build(profile: dict[str, Any], values: dict[str, Any], extra: list[tuple[str
     cache_env, where = caches.environment(environ)
     env.update(cache_env)
     notes.append(where)
-    return Plan(profile["name"], model, spec, tp, scenario_name, args, argv, env, unset, notes, secrets)
+    notes.insert(0, f"plan: {layout.describe()}")
+    return Plan(profile["name"], model, spec, tp, scenario_name, args, argv, env, unset, notes, secrets, dp,
+                layout.as_dict())
 
 
 def _model(profile: dict[str, Any], given: str | None) -> tuple[str, str]:

@@ -89,6 +89,12 @@ def version(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split(".") if p.isdigit())
 
 
+def judge_tp(profile: dict[str, Any], spec: dict[str, Any], tp: int, same: list[vendors.Gpu]) -> tuple[str, str]:
+    """How one replica of a model at `tp` fits the profile's GPUs `same`: compatible, low-memory or incompatible,
+    and why."""
+    return _judge(profile, spec, tp, same, same)
+
+
 def _judge(profile: dict, spec: dict, tp: int, found: list[vendors.Gpu],
            same: list[vendors.Gpu]) -> tuple[str, str]:
     want = profile["gpu"]

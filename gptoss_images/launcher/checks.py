@@ -36,6 +36,14 @@ class Machine:
     shm_bytes: Callable[[], int | None] = lambda: _shm_bytes()
 
 
+def found(machine: Machine, vendor: str) -> list[vendors.Gpu]:
+    """The machine's GPUs of `vendor`; none when its tool fails (the gpu check then says why)."""
+    try:
+        return machine.gpus(vendor)[0]
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return []
+
+
 def run(profile: dict[str, Any], plan: Plan, environ: Mapping[str, str],
         machine: Machine | None = None) -> list[Result]:
     machine = machine or Machine()
@@ -75,11 +83,15 @@ def _gpu_checks(profile: dict, plan: Plan, machine: Machine) -> list[Result]:
     else:
         results.append(Result("fail", "arch", f"{label} {first.arch}, profile {profile['name']} "
                                               f"is built for {want['arch']}"))
-    if len(found) >= plan.tp:
-        results.append(Result("pass", "count", f"{len(found)} GPUs for tensor-parallel size {plan.tp}"))
+    used = plan.tp * plan.dp
+    shape = f"TP {plan.tp} x DP {plan.dp}" if plan.dp > 1 else f"tensor-parallel size {plan.tp}"
+    if len(found) >= used:
+        idle = f"; {len(found) - used} left idle" if len(found) > used else ""
+        results.append(Result("pass", "count", f"{len(found)} GPUs for {shape}{idle}"))
     else:
-        results.append(Result("fail", "count", f"{len(found)} GPUs, tensor-parallel size {plan.tp} "
-                                               f"needs {plan.tp}; set GPTOSS_TENSOR_PARALLEL_SIZE"))
+        results.append(Result("fail", "count", f"{len(found)} GPUs, {shape} needs {used}; set "
+                                               "GPTOSS_TENSOR_PARALLEL_SIZE / GPTOSS_DATA_PARALLEL_SIZE or unset "
+                                               "them for the machine's plan"))
     results.append(_memory(plan, min(g.memory_mib for g in found[:plan.tp]) / 1024))
     if want.get("driver_min") and first.driver:
         ok = select.driver_ok(profile, first)

@@ -165,7 +165,8 @@ def resolve(argv: list[str], environ: Mapping[str, str], machine: checks.Machine
     extra = vllm_api.parse(api, words, secret=inputs.SECRET)
     values, extra = inputs.collect(ns, environ, list(profile["options"]), extra)
     _refuse_empty_key(environ)
-    plan = planner.build(profile, values, extra, environ, api, vllm_api.behaviour(api.version))
+    plan = planner.build(profile, values, extra, environ, api, vllm_api.behaviour(api.version),
+                         found=checks.found(machine, profile["gpu"]["vendor"]))
     return Resolved(profile, api, ns, plan, _skip_list(values.get("skip-checks", "")))
 
 
