@@ -103,13 +103,28 @@ def test_the_readme_shows_every_recorded_table():
         assert versus.markdown(_result(run)) in readme, run
 
 
-def test_scenario_all_is_every_scenario_whose_tp_fits_the_gpus_found():
+def test_scenario_all_is_every_scenario_each_planned_for_the_gpus_found():
     first, settings, loads, _ = versus.plan(["--synthetic", "--scenario", "all", "--against-defaults"],
                                             {"GPTOSS_PROFILE": str(CARRIED)}, H200)
-    assert [load.scenario for load in loads] == ["default", "max-throughput"]  # 20b: TP 1; balanced TP 2, min-latency 4
-    assert [(load.concurrency, load.prompts) for load in loads] == [(1024, 3072), (512, 1536)]
-    assert [s.label for s in settings] == ["vLLM defaults", "h200 default", "h200 max-throughput"]
+    assert [(load.scenario, load.concurrency, load.prompts, load.layout) for load in loads] == [
+        ("default", 1024, 3072, (1, 1)), ("max-throughput", 512, 1536, (1, 1)), ("min-latency", 8, 24, (1, 1)),
+        ("balanced", 128, 384, (1, 1))]  # one H200: every scenario at TP 1
+    assert [s.label for s in settings] == ["vLLM defaults", "h200 default", "h200 max-throughput",
+                                           "h200 min-latency", "h200 balanced"]
     assert settings[0].slots == 1024 and first.plan.model == "openai/gpt-oss-20b"
+
+
+def test_on_eight_gpus_each_layout_gets_its_own_defaults_and_a_load_runs_on_its_own_layout():
+    eight = checks.Machine(gpus=lambda vendor: (vendors.nvidia.parse_smi(
+        (REPO / "tests/fixtures/gpus/nvidia-smi-8xh200.csv").read_text()), "nvidia-smi"), shm_bytes=lambda: 2**37)
+    _, settings, loads, _ = versus.plan(["--synthetic", "--scenario", "max-throughput,min-latency",
+                                         "--against-defaults"], {"GPTOSS_PROFILE": str(CARRIED)}, eight)
+    assert [(load.scenario, load.concurrency, load.layout) for load in loads] == [
+        ("max-throughput", 512 * 8, (1, 8)), ("min-latency", 8 * 2, (4, 2))]  # max-num-seqs per DP replica
+    assert [(s.label, s.layout) for s in settings] == [
+        ("vLLM defaults, TP 1 x DP 8", (1, 8)), ("vLLM defaults, TP 4 x DP 2", (4, 2)),
+        ("h200 max-throughput", (1, 8)), ("h200 min-latency", (4, 2))]
+    assert settings[0].argv[3:7] == ["--tensor-parallel-size", "1", "--data-parallel-size", "8"]
 
 
 def test_vllms_defaults_carry_no_setting_and_no_variable_of_the_profile():
@@ -120,8 +135,8 @@ def test_vllms_defaults_carry_no_setting_and_no_variable_of_the_profile():
         (REPO / "tests/fixtures/gpus/nvidia-smi-b200.csv").read_text()), "nvidia-smi"))
     defaults, tuned = versus.plan(["--synthetic", "--against-defaults", "--model", "openai/gpt-oss-20b"], environ,
                                   machine)[1]
-    assert defaults.argv == ["vllm", "serve", "MODEL", "--tensor-parallel-size", "1", "--served-model-name",
-                             "openai/gpt-oss-20b", "--port", "9001"]
+    assert defaults.argv == ["vllm", "serve", "MODEL", "--tensor-parallel-size", "1", "--data-parallel-size", "8",
+                             "--served-model-name", "openai/gpt-oss-20b", "--port", "9001"]  # 8 x B200: DP 8
     assert "VLLM_FLASHINFER_ALLREDUCE_FUSION_THRESHOLDS_MB" not in defaults.env | defaults.sets
     assert "VLLM_USE_FLASHINFER_MOE_MXFP4_BF16" in tuned.env and defaults.env["VLLM_API_KEY"] == "s3cret"
     assert "--compilation-config" in tuned.argv and defaults.port == tuned.port == 9001
@@ -139,8 +154,6 @@ def test_a_variant_that_changes_nothing_starts_no_second_server():
                                                  "SCENARIO one of those measured (default)"),
     (["--variant", "default:"], "--variant 'default:': no flags after the scenario"),
     (["--variant", "default: --max-num-seq 4"], "--max-num-seq: abbreviations are not accepted"),
-    (["--scenario", "max-throughput,balanced"], "--scenario max-throughput,balanced: they run at different TPs "
-                                                "(max-throughput TP 1, balanced TP 2)"),
     (["--scenario", "fast,"], "--scenario/GPTOSS_SCENARIO='fast,': scenarios separated by commas, or 'all'"),
     (["--waves", "0"], "argument --waves: '0': must be an integer from 1 to 100"),
     (["--size", "huge"], "argument --size: invalid choice: 'huge'"),

@@ -90,21 +90,8 @@ def version(text: str) -> tuple[int, ...]:
 
 
 def judge_tp(profile: dict[str, Any], spec: dict[str, Any], tp: int, same: list[vendors.Gpu]) -> tuple[str, str]:
-    """How one replica of a model at `tp` fits the profile's GPUs `same`: compatible, low-memory or incompatible,
-    and why."""
-    return _judge(profile, spec, tp, same, same)
-
-
-def _judge(profile: dict, spec: dict, tp: int, found: list[vendors.Gpu],
-           same: list[vendors.Gpu]) -> tuple[str, str]:
-    want = profile["gpu"]
-    if not found:
-        return "incompatible", "no GPU found"
-    if not same:
-        return "incompatible", f"needs {want['model']} ({want['arch']}); found {describe(found)}"
-    if not driver_ok(profile, same[0]):
-        return "incompatible", (f"needs driver >= {want['driver_min']} (CUDA {profile['stack'].get('cuda')}); "
-                                f"found {same[0].driver}")
+    """How one replica of a model at `tp` fits the memory of the profile's GPUs `same`: compatible, low-memory or
+    incompatible, and why (the driver is the driver check's business, not the layout's)."""
     if len(same) < tp:
         return "incompatible", f"needs {tp} GPUs; found {len(same)}"
     weights = spec["weights_gib"] / tp
@@ -117,6 +104,19 @@ def _judge(profile: dict, spec: dict, tp: int, found: list[vendors.Gpu],
     if weights > HEADROOM * usable:
         return "low-memory", f"{room}: little room for the KV cache (short contexts, few sequences)"
     return "compatible", room
+
+
+def _judge(profile: dict, spec: dict, tp: int, found: list[vendors.Gpu],
+           same: list[vendors.Gpu]) -> tuple[str, str]:
+    want = profile["gpu"]
+    if not found:
+        return "incompatible", "no GPU found"
+    if not same:
+        return "incompatible", f"needs {want['model']} ({want['arch']}); found {describe(found)}"
+    if not driver_ok(profile, same[0]):
+        return "incompatible", (f"needs driver >= {want['driver_min']} (CUDA {profile['stack'].get('cuda')}); "
+                                f"found {same[0].driver}")
+    return judge_tp(profile, spec, tp, same)
 
 
 def _utilization(profile: dict, spec: dict, tp: int) -> float:

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         print(f"{PROG}: error: vllm bench serve failed (exit {done.returncode})", file=sys.stderr)
         return 1
     result = json.loads(path.read_text())
-    kept = summary(result, ns.gpus or plan.tp, profile["name"], plan)
+    kept = summary(result, ns.gpus or plan.tp * plan.dp, profile["name"], plan)
     path.with_suffix(".summary.json").write_text(json.dumps(kept, indent=2) + "\n")
     print(json.dumps(kept, indent=2) if ns.json else table(result, kept))
     print(f"{PROG}: saved {path} and {path.with_suffix('.summary.json')}", file=sys.stderr)
@@ -114,12 +114,16 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
 
 
 def concurrency(profile: dict[str, Any], plan: Plan) -> int:
-    """The server's max-num-seqs: the plan's, else vLLM's default for this GPU."""
+    """The sequences the server runs at once: max-num-seqs (the plan's, else vLLM's default for this GPU) per
+    data-parallel replica, since each replica's engine schedules its own (vLLM 0.10.2 to 0.33.0: every DP
+    rank runs a scheduler of its own over the scheduler config's max_num_seqs)."""
     if "max-num-seqs" in plan.settings:
-        return int(plan.settings["max-num-seqs"])
-    gpu = profile["gpu"]
-    default = 1024 if gpu["memory_gib"] >= LARGE_GPU_GIB and gpu["model"] != "A100" else 256
-    return min(default, int(plan.settings.get("max-num-batched-tokens", default)))
+        per_replica = int(plan.settings["max-num-seqs"])
+    else:
+        gpu = profile["gpu"]
+        default = 1024 if gpu["memory_gib"] >= LARGE_GPU_GIB and gpu["model"] != "A100" else 256
+        per_replica = min(default, int(plan.settings.get("max-num-batched-tokens", default)))
+    return per_replica * getattr(plan, "dp", 1)
 
 
 def cached_tokenizer(model: str, hf_home: str | None) -> str:

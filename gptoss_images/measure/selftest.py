@@ -139,6 +139,8 @@ def command(resolved: launcher.Resolved, environ: Mapping[str, str]) -> tuple[li
             settings[key] = value
     settings.setdefault("served-model-name", plan.model)
     argv = ["vllm", "serve", "MODEL", "--tensor-parallel-size", str(plan.tp)]
+    if plan.dp > 1:
+        argv += ["--data-parallel-size", str(plan.dp)]
     for key, value in settings.items():
         argv += vllm_api.argv_of(key, value)
     env = {k: v for k, v in environ.items() if k not in plan.unset} | plan.env | OFFLINE
@@ -242,7 +244,7 @@ def _bench(report: Report, server: probes.Server, model_dir: Path, ns: argparse.
     seconds = time.monotonic() - started
     if result is None:
         return Result("fail", "bench", f"vllm bench serve failed (see {name}.log)"), seconds
-    kept = bench.summary(result, report.plan.tp, report.profile["name"], report.plan)
+    kept = bench.summary(result, report.plan.tp * report.plan.dp, report.profile["name"], report.plan)
     report.bench = kept
     line = (f"{kept['completed']} of {kept['num_prompts']} requests at concurrency {slots}, "
             f"{kept['output_throughput']:.0f} output tok/s, median TTFT {kept['median_ttft_ms']:.0f} ms, "

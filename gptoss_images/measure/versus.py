@@ -53,7 +53,7 @@ examples:
   gptoss-bench --synthetic --scenario max-throughput --variant 'max-throughput: --max-cudagraph-capture-size 2048'
 
 It takes the options gptoss-serve takes (model, TP, hardware options, extra vLLM flags);
---scenario takes a list or 'all' (every scenario whose TP fits the GPUs found). The synthetic
+--scenario takes a list or 'all' (every scenario, each planned for the GPUs found). The synthetic
 model is written once into <cache>/synthetic (13 GB for 20b, 61 GB for 120b; --synthetic-dir
 puts it elsewhere, e.g. /dev/shm) and reused. What it measures is the model's work per token:
 the real shapes, kernels and settings. What only real weights measure: the acceptance rate of
@@ -70,6 +70,8 @@ class Load:
     scenario: str
     concurrency: int
     prompts: int
+    layout: tuple[int, int] = (1, 1)
+    """The TP and DP it is measured at: only servers of that layout take it."""
 
 
 @dataclass
@@ -83,6 +85,8 @@ class Setting:
     slots: int
     """The most sequences it runs at once (its max-num-seqs): the largest load it is measured at."""
     port: int
+    layout: tuple[int, int] = (1, 1)
+    """Its TP and DP."""
     sets: dict[str, str] = field(default_factory=dict)
     """The variables its command sets (beyond the caller's environment): what the JSON records."""
     startup: dict[str, float] = field(default_factory=dict)
@@ -172,16 +176,12 @@ def plan(argv: list[str], environ: dict[str, str], machine: checks.Machine
     ns = first.ns
     if not ns.synthetic:
         raise BadInput("give --synthetic: this mode serves a synthetic model")
-    tps = {r.plan.tp for r in resolved.values()}
-    if len(tps) > 1:
-        raise BadInput(f"--scenario {','.join(names)}: they run at different TPs "
-                       f"({', '.join(f'{n} TP {r.plan.tp}' for n, r in resolved.items())}); measure one TP "
-                       "per run, or give --tensor-parallel-size")
-    loads = {name: Load(name, c, ns.waves * c) for name, r in resolved.items()
+    loads = {name: Load(name, c, ns.waves * c, (r.plan.tp, r.plan.dp)) for name, r in resolved.items()
              if (c := bench.concurrency(r.profile, r.plan))}
+    layouts = {(r.plan.tp, r.plan.dp): r for r in resolved.values()}
     settings: list[Setting] = []
-    if ns.against_defaults:
-        settings.append(_defaults(first, env))
+    if ns.against_defaults:  # one defaults server per layout the scenarios plan on these GPUs
+        settings += [_defaults(r, env, len(layouts) > 1) for r in layouts.values()]
     for name, r in resolved.items():
         settings.append(_setting(f"{r.profile['name']} {name}", name, r, env))
     for text in ns.variant:
@@ -219,13 +219,8 @@ def _scenarios(argv: list[str], environ: Mapping[str, str], profile: dict[str, A
         else:
             rest.append(word)
     known = list(profile["serve"]["scenarios"])
-    if given == "all":
-        names = known
-        if not any(w == "--tensor-parallel-size" or w.startswith("--tensor-parallel-size=") for w in argv) \
-                and "GPTOSS_TENSOR_PARALLEL_SIZE" not in environ:
-            gpus = len(_found(machine, profile))
-            names = [n for n in known if _tp(profile, n, environ, argv) <= max(gpus, 1)]
-        return rest, names
+    if given == "all":  # each planned for these GPUs (the machine's plan)
+        return rest, known
     names = [n.strip() for n in (given or "default").split(",") if n.strip()]
     unknown = [n for n in names if n not in known]
     if unknown or not names:
@@ -242,28 +237,23 @@ def _found(machine: checks.Machine, profile: dict[str, Any]) -> list:
         return []
 
 
-def _tp(profile: dict[str, Any], scenario: str, environ: Mapping[str, str], argv: list[str]) -> int:
-    from gptoss_images.core import plan as planner
-    model = environ.get("GPTOSS_MODEL") or next((argv[i + 1] for i, w in enumerate(argv[:-1]) if w == "--model"),
-                                                None)
-    model = model if model in profile["models"] else selftest.SYNTHETIC_LIKE
-    if model not in profile["models"]:
-        model = profile["default_model"]
-    return planner.tensor_parallel(profile, model, scenario)
-
-
 def _setting(label: str, scenario: str, resolved: launcher.Resolved, environ: Mapping[str, str]) -> Setting:
     argv, env, skipped = selftest.command(resolved, environ)
     for line in skipped:
         print(f"gptoss-bench: {label}: {line.name} left out: {line.message}", file=sys.stderr)
     return Setting(label, scenario, argv, env, bench.concurrency(resolved.profile, resolved.plan),
-                   int(resolved.plan.settings.get("port", runtime.PORT)), resolved.plan.env | selftest.OFFLINE)
+                   int(resolved.plan.settings.get("port", runtime.PORT)), (resolved.plan.tp, resolved.plan.dp),
+                   resolved.plan.env | selftest.OFFLINE)
 
 
-def _defaults(resolved: launcher.Resolved, environ: Mapping[str, str]) -> Setting:
-    """vLLM's defaults at the plan's TP: no profile setting, no profile variable; where to listen kept."""
+def _defaults(resolved: launcher.Resolved, environ: Mapping[str, str], named: bool = False) -> Setting:
+    """vLLM's defaults at the plan's TP and DP (the same GPUs): no profile setting, no profile variable; where to
+    listen kept. `named`: the label says its layout (a run with several)."""
     plan, profile = resolved.plan, resolved.profile
-    argv = ["vllm", "serve", "MODEL", "--tensor-parallel-size", str(plan.tp), "--served-model-name", plan.model]
+    argv = ["vllm", "serve", "MODEL", "--tensor-parallel-size", str(plan.tp)]
+    if plan.dp > 1:
+        argv += ["--data-parallel-size", str(plan.dp)]
+    argv += ["--served-model-name", plan.model]
     for key in ("host", "port"):
         if key in plan.settings:
             argv += [f"--{key}", str(plan.settings[key])]
@@ -272,8 +262,10 @@ def _defaults(resolved: launcher.Resolved, environ: Mapping[str, str]) -> Settin
     kept = set(caches.FOLDERS) | {"VLLM_API_KEY"}
     sets = {k: v for k, v in plan.env.items() if k in kept} | selftest.OFFLINE
     env = {k: v for k, v in environ.items() if k not in tuned} | sets
-    slots = bench.concurrency(profile, _Bare(plan.tp))
-    return Setting(DEFAULTS, None, argv, env, slots, int(plan.settings.get("port", runtime.PORT)), sets)
+    slots = bench.concurrency(profile, _Bare(plan.tp, plan.dp))
+    label = f"{DEFAULTS}, TP {plan.tp} x DP {plan.dp}" if named else DEFAULTS
+    return Setting(label, None, argv, env, slots, int(plan.settings.get("port", runtime.PORT)), (plan.tp, plan.dp),
+                   sets)
 
 
 @dataclass
@@ -281,6 +273,7 @@ class _Bare:
     """A plan with no settings: what bench.concurrency reads of vLLM's defaults."""
 
     tp: int
+    dp: int = 1
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -321,7 +314,7 @@ class Run:
             print(f"gptoss-bench: {counter} started: {startup.describe(setting.startup)}", file=sys.stderr,
                   flush=True)
             for load in self.loads:
-                if load.concurrency <= setting.slots:
+                if load.concurrency <= setting.slots and load.layout == setting.layout:
                     self._measure(setting, load, slug, key)
 
     def _measure(self, setting: Setting, load: Load, slug: str, key: str | None) -> None:
@@ -336,12 +329,13 @@ class Run:
         argv = bench.command(url, self.first.plan.model, str(self.model_dir), load.concurrency, load.prompts,
                              self.ns.input_len, self.ns.output_len, str(self.folder), f"{name}.json", 0)
         result = bench.run(argv, setting.env, key, self.folder / f"{name}.log", self.folder / f"{name}.json")
+        gpus = setting.layout[0] * setting.layout[1]
         row = {"settings": setting.label, "scenario": setting.scenario, "load": load.scenario,
-               "concurrency": load.concurrency, "gpus": self.first.plan.tp}
+               "concurrency": load.concurrency, "gpus": gpus}
         if result is None:
             row["error"] = f"vllm bench serve failed (see {name}.log)"
         else:
-            row |= {k: v for k, v in bench.figures(result, self.first.plan.tp).items()}
+            row |= {k: v for k, v in bench.figures(result, gpus).items()}
         self.rows.append(row)
         print(f"gptoss-bench:   {_figures_line(row)}", file=sys.stderr, flush=True)
 
@@ -356,7 +350,9 @@ class Run:
         for setting in self.settings:
             if setting.scenario is None:
                 continue
-            tuned, base = by.get((setting.label, setting.scenario)), by.get((DEFAULTS, setting.scenario))
+            tuned = by.get((setting.label, setting.scenario))
+            base = next((r for (label, load), r in by.items() if load == setting.scenario
+                         and label.startswith(DEFAULTS)), None)
             if not tuned or not base:
                 continue
             goal = self.first.profile["serve"]["scenarios"][setting.scenario].get("goal", "throughput")
@@ -391,7 +387,7 @@ class Run:
             rows = [r for r in self.rows if r["load"] == load.scenario]
             if not rows:
                 continue
-            base = next((r for r in rows if r["settings"] == DEFAULTS and "error" not in r), None)
+            base = next((r for r in rows if r["settings"].startswith(DEFAULTS) and "error" not in r), None)
             lines += ["", f"at {load.scenario}'s load: {load.concurrency} in flight, {load.prompts} prompts",
                       f"  {'settings':52} {'out tok/s/GPU':>13} {'vs defaults':>11} {'TTFT p50':>10} "
                       f"{'TPOT p50':>9} {'ITL p50':>9} {'failed':>6}"]
@@ -421,7 +417,7 @@ def markdown(result: dict[str, Any]) -> str:
              "median ITL | to /health |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for load in result["loads"]:
         rows = [r for r in result["rows"] if r["load"] == load["scenario"] and "error" not in r]
-        base = next((r for r in rows if r["settings"] == DEFAULTS), None)
+        base = next((r for r in rows if r["settings"].startswith(DEFAULTS)), None)
         for row in rows:
             ratio = f"{row['output_throughput_per_gpu'] / base['output_throughput_per_gpu']:.2f}×" if base else "-"
             health = started[row["settings"]]["startup"].get("healthy_s")
