@@ -11,7 +11,7 @@ TP for the scenario, DP 1.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from gptoss_images.core import select
@@ -33,6 +33,8 @@ class Layout:
     room: str
     """Weights and usable memory per GPU, in words."""
     why: str
+    kv_gib: float | None = None
+    """What a GPU's usable memory leaves for the KV cache once its share of the weights is in, in GiB."""
 
     @property
     def used(self) -> int:
@@ -44,7 +46,8 @@ class Layout:
     def describe(self) -> str:
         """'openai/gpt-oss-120b, TP 1 x DP 8 = 8 of 8 GPUs (13.0 GiB ...): why'."""
         gpus = f" = {self.used} of {self.found} GPUs" if self.found else ""
-        room = f" ({self.room})" if self.room else ""
+        kv = f", {self.kv_gib:.1f} GiB left for the KV cache" if self.kv_gib is not None and self.kv_gib > 0 else ""
+        room = f" ({self.room}{kv})" if self.room else ""
         return f"{self.model}, TP {self.tp} x DP {self.dp}{gpus}{room}: {self.why}"
 
 
@@ -68,7 +71,6 @@ def plan(profile: dict[str, Any], scenario: str, found: list[Gpu], model: str | 
     same = [g for g in found if select.gpu_matches(profile, g)]
     if not same:
         return static(profile, model or profile["default_model"], scenario, tp, dp)
-    n = len(same)
     models = [model] if model else [profile["default_model"]] + sorted(
         (m for m in profile["models"] if m != profile["default_model"]),
         key=lambda m: -profile["models"][m]["weights_gib"])
@@ -84,13 +86,21 @@ def plan(profile: dict[str, Any], scenario: str, found: list[Gpu], model: str | 
     chosen = best[2]
     if model is None and chosen.model != profile["default_model"]:
         first = _for_model(profile, scenario, same, profile["default_model"], tp, dp)
-        chosen = Layout(chosen.model, chosen.tp, chosen.dp, n, chosen.status, chosen.room,
-                        f"{profile['default_model']} does not fit here ({first.room or first.why}); " + chosen.why)
+        chosen = replace(chosen, why=f"{profile['default_model']} does not fit here ({first.room or first.why}); "
+                                     + chosen.why)
     return chosen
 
 
 def _for_model(profile: dict[str, Any], scenario: str, same: list[Gpu], model: str, tp: int | None,
                dp: int | None) -> Layout:
+    layout = _layout(profile, scenario, same, model, tp, dp)
+    spec = profile["models"][model]
+    usable = min(g.memory_mib for g in same) / 1024 * select.utilization(profile, spec, layout.tp)
+    return replace(layout, kv_gib=round(usable - spec["weights_gib"] / layout.tp, 1))
+
+
+def _layout(profile: dict[str, Any], scenario: str, same: list[Gpu], model: str, tp: int | None,
+            dp: int | None) -> Layout:
     spec, n = profile["models"][model], len(same)
     wanted = preferred_tp(profile, model, scenario)
     if tp:

@@ -95,11 +95,11 @@ def judge_tp(profile: dict[str, Any], spec: dict[str, Any], tp: int, same: list[
     if len(same) < tp:
         return "incompatible", f"needs {tp} GPUs; found {len(same)}"
     weights = spec["weights_gib"] / tp
-    utilization = _utilization(profile, spec, tp)
-    usable = min(g.memory_mib for g in same[:tp]) / 1024 * utilization
+    share = utilization(profile, spec, tp)
+    usable = min(g.memory_mib for g in same[:tp]) / 1024 * share
     if weights > usable:
-        return "incompatible", (f"needs >= {weights / utilization:.0f} GiB per GPU for {weights:.1f} GiB of "
-                                f"weights; has {usable / utilization:.0f} GiB")
+        return "incompatible", (f"needs >= {weights / share:.0f} GiB per GPU for {weights:.1f} GiB of "
+                                f"weights; has {usable / share:.0f} GiB")
     room = f"{weights:.1f} GiB of weights per GPU, {usable:.1f} GiB usable"
     if weights > HEADROOM * usable:
         return "low-memory", f"{room}: little room for the KV cache (short contexts, few sequences)"
@@ -119,7 +119,8 @@ def _judge(profile: dict, spec: dict, tp: int, found: list[vendors.Gpu],
     return judge_tp(profile, spec, tp, same)
 
 
-def _utilization(profile: dict, spec: dict, tp: int) -> float:
+def utilization(profile: dict, spec: dict, tp: int) -> float:
+    """The share of each GPU's memory vLLM takes for a model at `tp`: the profile's rule, else vLLM's default."""
     value = profile["serve"]["config"].get("gpu-memory-utilization", UTILIZATION)
     for rule in spec.get("rules", []):
         if rule["tp"] == tp:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gptoss_images.core import fit as layout_fit
 from gptoss_images.core import inputs, select, vendors, vllm_api
 from gptoss_images.core import plan as planner
 from gptoss_images.core.inputs import BadInput
@@ -188,12 +189,20 @@ def _list_profiles(argv: list[str], environ: Mapping[str, str], machine: checks.
     except BadInput as exc:
         print(f"gptoss-serve: error: {inputs.one_line(str(exc))}", file=sys.stderr)
         return 2
-    found = machine.gpus(held[0]["gpu"]["vendor"])[0] if held else []
+    found = checks.found(machine, held[0]["gpu"]["vendor"]) if held else []
     fits = [fit for p in held for fit in select.fits(p, found)]
+    plans = [(p, scenario, layout_fit.plan(p, scenario, found)) for p in held
+             if any(select.gpu_matches(p, g) for g in found) for scenario in p["serve"]["scenarios"]]
     if "--json" in argv:
-        print(json.dumps({"found": select.describe(found), "profiles": [f.as_dict() for f in fits]}, indent=2))
+        print(json.dumps({"found": select.describe(found), "profiles": [f.as_dict() for f in fits],
+                          "plans": [{"profile": p["name"], "scenario": s, **layout.as_dict()}
+                                    for p, s, layout in plans]}, indent=2))
         return 0
     print(f"this machine: {select.describe(found)}")
+    if plans:
+        print("\nthe plan, per scenario (GPTOSS_SCENARIO; every GPU serving):")
+    for profile, scenario, layout in plans:
+        print(f"  {profile['name']:16} {scenario:15} {layout.describe()}")
     for status in ("compatible", "low-memory", "incompatible"):
         chosen = [f for f in fits if f.status == status]
         if chosen:
