@@ -175,6 +175,28 @@ def test_deploy_writes_a_kustomization_that_builds_with_registry_replicas_namesp
             kubernetes_validate.validate(doc, version, strict=True)
 
 
+def test_gpus_per_pod_makes_each_pod_one_server_on_all_of_them_as_the_launcher_plans(tmp_path):
+    out = tmp_path / "dp"
+    done = run_build("deploy", "h200", "--model", "120b", "--scenario", "max-throughput", "--gpus-per-pod", "8",
+                     "--replicas", "2", "--self-test", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "2 replica(s) x TP 1 x DP 8 (8 nvidia.com/gpu each)" in done.stdout
+    docs = kustomize(out)
+    kinds = by_kind(docs)
+    settings = kinds["ConfigMap"]["data"]
+    assert (settings["GPTOSS_TENSOR_PARALLEL_SIZE"], settings["GPTOSS_DATA_PARALLEL_SIZE"]) == ("1", "8")
+    for doc in (d for d in docs if d["kind"] == "Deployment" or d["metadata"]["name"].endswith("self-test")):
+        assert doc["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == {"nvidia.com/gpu": 8}
+    eight = checks.Machine(gpus=lambda vendor: (vendors.nvidia.parse_smi(
+        (FIXTURES / "nvidia-smi-8xh200.csv").read_text()), "nvidia-smi"), shm_bytes=lambda: 2**37)
+    plan = _launcher_json(["--profile", str(REPO / "docker/h200/profile.json"), "--dry-run", "--json"],
+                          {"HOME": str(tmp_path), "GPTOSS_CACHE_DIR": str(tmp_path), **settings}, eight)
+    assert (plan["tensor_parallel_size"], plan["data_parallel_size"]) == (1, 8)  # the pod's 8 GPUs, all serving
+    for version in kubernetes_versions():
+        for doc in docs:
+            kubernetes_validate.validate(doc, version, strict=True)
+
+
 def test_deploy_self_test_adds_a_job_on_the_variants_gpus_that_no_service_selects(tmp_path):
     out = tmp_path / "tested"
     done = run_build("deploy", "h200", "--model", "120b", "--scenario", "balanced", "--self-test", "--namespace", "llm",
@@ -211,6 +233,7 @@ def test_deploy_self_test_adds_a_job_on_the_variants_gpus_that_no_service_select
     (["h100", "--tag", "a b"], "--tag 'a b': an image tag"),
     (["h100", "--registry", "Bad//Repo"], "--registry"),
     (["v100"], "unknown profile 'v100'"),
+    (["h100", "--gpus-per-pod", "0"], "--gpus-per-pod '0': a whole number from 1 to 64"),
 ])
 def test_deploy_refuses_bad_input_in_one_line(tmp_path, args, message):
     done = run_build("deploy", *args, "--out", str(tmp_path / "out"))
@@ -264,11 +287,11 @@ def test_compose_runs_turns_healthy_answers_and_stops(stub_server_image, tmp_pat
     assert left == "" and volumes == ""
 
 
-def _launcher_json(argv: list[str], environ: dict[str, str]) -> dict:
+def _launcher_json(argv: list[str], environ: dict[str, str], machine: checks.Machine | None = None) -> dict:
     import contextlib
     import io
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-        assert launcher(argv, environ) == 0
+        assert launcher(argv, environ, machine=machine) == 0
     return json.loads(out.getvalue())

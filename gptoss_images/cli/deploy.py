@@ -31,14 +31,17 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     if not (root / "overlays" / variant.name / "kustomization.yaml").is_file():
         raise UserError(f"{tree.display(root)}: not rendered; run `python build.py render` first")
     out = args.out
+    layout = deploy.pod_layout(profile, variant, args.gpus_per_pod)
     text = deploy.user_kustomization(
         profile, variant, _relative(root / "overlays" / variant.name, out), args.registry, args.tag, args.replicas,
         args.namespace, _relative(root / "autoscaling", out) if args.autoscale else None,
-        _relative(root / "self-test", out) if args.self_test else None)
+        _relative(root / "self-test", out) if args.self_test else None, layout)
     tree.write_file(out / "kustomization.yaml", text)
-    gpus = f"{variant.tp} {vendors.of(profile.gpu.vendor).resource}"
+    per_pod = layout.used if layout else variant.tp
+    gpus = f"{per_pod} {vendors.of(profile.gpu.vendor).resource}"
+    shape = f"TP {layout.tp} x DP {layout.dp}" if layout else f"TP {variant.tp}"
     print(f"wrote {tree.display(out / 'kustomization.yaml')}: {model}, scenario {variant.scenario}, "
-          f"{args.replicas} replica(s) x TP {variant.tp} ({gpus} each), {variant.cache_gib} GiB cache volume"
+          f"{args.replicas} replica(s) x {shape} ({gpus} each), {variant.cache_gib} GiB cache volume"
           + (", autoscaling on vllm:num_requests_waiting" if args.autoscale else "")
           + (f", a self-test Job on {gpus}" if args.self_test else ""))
     name = f"{deploy.resource_name(profile.name)}-{variant.name}"
@@ -53,6 +56,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def _relative(path: Path, start: Path) -> str:
     return os.path.relpath(path.resolve(), start.resolve())
+
+
+def _gpus(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise UserError(f"--gpus-per-pod {text!r}: a whole number from 1 to 64")
+    return int(text)
 
 
 def _replicas(text: str) -> int:
@@ -85,6 +94,9 @@ def add_commands(add: Add) -> None:
     p.add_argument("--model", default="120b", metavar="MODEL", help="20b or 120b (or the full id; default 120b)")
     p.add_argument("--scenario", default="default", metavar="NAME",
                    help="default, max-throughput, min-latency or balanced (default: default)")
+    p.add_argument("--gpus-per-pod", type=_gpus, metavar="N",
+                   help="GPUs per pod (default: the scenario's TP): the pod serves them all, as TP x DP replicas "
+                        "of one server (the machine's plan for N of the profile's GPUs)")
     p.add_argument("--replicas", type=_replicas, default=1, metavar="N",
                    help="vLLM servers, each on TP GPUs (data-parallel scale-out; default 1)")
     p.add_argument("--registry", type=cli_args.repository, metavar="REPO",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from gptoss_images.core import runtime, vendors, vllm_api
+from gptoss_images.core import fit, runtime, vendors, vllm_api
 from gptoss_images.core.plan import tensor_parallel
 from gptoss_images.errors import UserError
 from gptoss_images.profiles import catalog
@@ -106,9 +106,20 @@ def _render(template: str, values: dict) -> bytes:
     return env.get_template(f"deploy/{template}").render(**values).encode()
 
 
+def pod_layout(profile: Profile, variant: Variant, gpus: int | None) -> fit.Layout | None:
+    """The plan of one pod on `gpus` of the profile's GPUs (None: the overlay's, TP GPUs a pod)."""
+    if gpus is None:
+        return None
+    same = [vendors.Gpu(profile.gpu.vendor, profile.gpu.model, profile.gpu.arch, profile.gpu.memory_gib * 1024)]
+    layout = fit.plan(catalog.to_dict(profile), variant.scenario, same * gpus, variant.model)
+    if layout.status == "incompatible":
+        raise UserError(f"--gpus-per-pod {gpus}: {variant.model} does not fit {gpus} {profile.gpu.model}: {layout.why}")
+    return layout
+
+
 def user_kustomization(profile: Profile, variant: Variant, overlay: str, registry: str | None, tag: str | None,
                        replicas: int, namespace: str | None, autoscaling: str | None,
-                       self_test: str | None = None) -> bytes:
+                       self_test: str | None = None, layout: fit.Layout | None = None) -> bytes:
     """A kustomization of one's own over a rendered overlay: the registry's image, replicas,
     namespace and, with `autoscaling` and `self_test` (the Components' paths), the autoscaler and
     the self-test Job on the variant's TP GPUs. `overlay` and the Components' paths are relative to
@@ -117,4 +128,5 @@ def user_kustomization(profile: Profile, variant: Variant, overlay: str, registr
         p=profile, v=variant, overlay=overlay, registry=registry, tag=tag, replicas=replicas, namespace=namespace,
         components=[c for c in (autoscaling, self_test) if c], self_test=self_test, image=image(profile.name),
         deployment=f"{resource_name(profile.name)}-{variant.name}", name=resource_name(profile.name),
-        gpu_resource=vendors.of(profile.gpu.vendor).resource).encode()
+        gpu_resource=vendors.of(profile.gpu.vendor).resource, layout=layout,
+        settings=f"{resource_name(profile.name)}-settings-{variant.name}").encode()

@@ -1,4 +1,4 @@
-"""Every command the launcher can emit: profile x model x scenario x TP x tools x options."""
+"""Every command the launcher can emit: profile x model x scenario x TP x tools x options, and DP."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ def plans(profile: Profile, records: Path = vllm_api.RECORDS) -> Iterator[tuple[
                 values["tensor-parallel-size"] = tp
             key = f"{profile.name} {model} {scenario} tp={tp or 'auto'} {sorted(tools)} {dict(chosen)}"
             yield key, planner.build(data, values, [], {}, api, behaviour)
+            if not tools and tp is not None:  # the machine's plan adds data parallelism: one server, DP replicas
+                yield f"{key} dp=2", planner.build(data, {**values, "data-parallel-size": 2}, [], {}, api, behaviour)
 
 
 def commands(selected: list[Profile], records: Path = vllm_api.RECORDS) -> list[dict]:
