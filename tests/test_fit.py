@@ -117,3 +117,39 @@ def test_without_gpus_in_sight_the_plan_is_the_profiles_own():
     layout = fit.plan(profile, "default", [])
     assert (layout.model, layout.tp, layout.dp, layout.found) == ("openai/gpt-oss-120b", 2, 1, 0)
     assert "no GPU of this profile in sight" in layout.why
+
+
+def _vendor_profiles(tmp_path, names):
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    for name in names:
+        (folder / f"{name}.json").write_text((REPO / "docker" / name / "profile.json").read_text())
+    return folder
+
+
+def test_blackwell_by_family_b300_takes_the_current_lines_b200_settings(tmp_path, capsys):
+    from gptoss_images.launcher import profile as profile_file
+    b300 = vendors.nvidia.parse_smi((FIXTURES / "nvidia-smi-8xb300.csv").read_text())
+    folder = _vendor_profiles(tmp_path, ["a100", "h100", "h200", "b200"])
+    chosen = profile_file.load([], {}, lambda vendor: b300, str(folder), "/nonexistent")
+    assert chosen["name"] == "b200" and fit.plan(chosen, "max-throughput", b300).used == 8
+    box = checks.Machine(gpus=lambda vendor: (b300, "fixture"), shm_bytes=lambda: 2**37)
+    environ = {"GPTOSS_PROFILE": str(REPO / "docker/b200/profile.json"), "TIKTOKEN_ENCODINGS_BASE": str(tmp_path)}
+    main(["--check"], environ, machine=box)
+    out = capsys.readouterr().out
+    assert "PASS  gpu     8 x NVIDIA B300 SXM6 AC (fixture) is a B200" in out
+    assert "PASS  arch    compute capability 10.3" in out
+    cu128 = json.loads((REPO / "docker/b200-cu128/profile.json").read_text())
+    assert not select.gpu_matches(cu128, b300[0])  # CUDA 12.8 builds no code for 10.3
+
+
+def test_an_unknown_name_of_a_known_architecture_gets_the_closest_profile_in_one_line(tmp_path):
+    from gptoss_images.core.inputs import BadInput
+    from gptoss_images.launcher import profile as profile_file
+    b100 = vendors.nvidia.parse_smi((FIXTURES / "nvidia-smi-b100.csv").read_text())
+    folder = _vendor_profiles(tmp_path, ["a100", "h100", "h200", "b200"])
+    with pytest.raises(BadInput) as raised:
+        profile_file.load([], {}, lambda vendor: b100, str(folder), "/nonexistent")
+    message = str(raised.value)
+    assert message.endswith("the closest is b200 (made for B200, the same architecture, 10.0): GPTOSS_PROFILE=b200 "
+                            "serves this GPU with its settings") and "\n" not in message

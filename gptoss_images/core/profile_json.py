@@ -25,6 +25,7 @@ class GpuJson(TypedDict):
     model: str
     match: list[str]
     arch: str
+    also_arch: NotRequired[list[str]]
     memory_gib: int
     driver_min: str | None
     node_label: str

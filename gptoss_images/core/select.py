@@ -38,8 +38,18 @@ def gpu_matches(profile: dict[str, Any], gpu: vendors.Gpu) -> bool:
     if gpu.vendor != want["vendor"]:
         return False
     if gpu.name.startswith("gfx"):  # the KFD topology gives no model name
-        return gpu.arch == want["arch"]
-    return any(m.lower() in gpu.name.lower() for m in want["match"]) and gpu.arch == want["arch"]
+        return arch_ok(profile, gpu)
+    return any(m.lower() in gpu.name.lower() for m in want["match"]) and arch_ok(profile, gpu)
+
+
+def arch_ok(profile: dict[str, Any], gpu: vendors.Gpu) -> bool:
+    """Whether the GPU's architecture is one the profile serves (its own, or another of its family)."""
+    return gpu.arch in [profile["gpu"]["arch"], *profile["gpu"].get("also_arch", [])]
+
+
+def closest(profiles: list[dict[str, Any]], found: list[vendors.Gpu]) -> dict[str, Any] | None:
+    """For a GPU no profile names: the profile made for its architecture, if one is."""
+    return next((p for p in profiles if found and arch_ok(p, found[0])), None)
 
 
 def driver_ok(profile: dict[str, Any], gpu: vendors.Gpu) -> bool:

@@ -78,7 +78,7 @@ def _gpu_checks(profile: dict, plan: Plan, machine: Machine) -> list[Result]:
         results.append(Result("fail", "gpu", f"{', '.join(sorted(names))} is not a {want['model']}: "
                                              f"use the image built for it"))
     label = vendors.of(vendor).arch_label
-    if first.arch == want["arch"]:
+    if select.arch_ok(profile, first):
         results.append(Result("pass", "arch", f"{label} {first.arch}"))
     else:
         results.append(Result("fail", "arch", f"{label} {first.arch}, profile {profile['name']} "

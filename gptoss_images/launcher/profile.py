@@ -55,9 +55,12 @@ def load(argv: list[str], environ: Mapping[str, str], detect: Callable[[str], li
     found = detect(profiles[0]["gpu"]["vendor"])
     chosen = select.choose(profiles, found)
     if chosen is None:
+        near = select.closest(profiles, found)
+        hint = (f"; the closest is {near['name']} (made for {near['gpu']['model']}, the same architecture, "
+                f"{found[0].arch}): GPTOSS_PROFILE={near['name']} serves this GPU with its settings" if near else
+                ". GPTOSS_PROFILE=NAME forces one")
         raise BadInput(f"no profile of this image fits this machine: found {select.describe(found)}; "
-                       f"the profiles need {'; '.join(select.needs(p) for p in profiles)}. "
-                       f"GPTOSS_PROFILE=NAME forces one")
+                       f"the profiles need {'; '.join(select.needs(p) for p in profiles)}{hint}")
     return chosen
 
 

@@ -99,6 +99,9 @@ class Gpu(Strict):
     model: Text
     match: list[Text] = Field(min_length=1)
     arch: Annotated[str, _pattern(ARCH)]
+    also_arch: list[Annotated[str, _pattern(ARCH)]] = []
+    """Other architectures of the family the profile serves with the same settings (B300's 10.3 beside
+    B200's 10.0)."""
     memory_gib: int = Field(gt=0, le=4096)
     driver_min: Driver | None = None
     node_label: Annotated[str, _pattern(NODE_LABEL)]
