@@ -250,6 +250,25 @@ def test_compose_files_are_valid_for_docker_compose():
 
 
 @pytest.mark.docker
+@pytest.mark.docker
+def test_a_server_given_another_port_turns_healthy(client, stub_server_image):
+    """`docker run IMAGE --port 9000`: the image's health check asks where the server really listens."""
+    container = client.containers.run(stub_server_image, ["--port", "9000", "--skip-checks", "all"], detach=True,
+                                      healthcheck={"test": ["CMD", "gptoss-serve", "--health"], "interval": 10**9,
+                                                   "timeout": 5 * 10**9, "retries": 3, "start_period": 0})
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            container.reload()
+            status = container.attrs["State"].get("Health", {}).get("Status")
+            if status == "healthy" or container.status == "exited":
+                break
+            time.sleep(1)
+        assert status == "healthy", container.logs(tail=20).decode(errors="replace")
+    finally:
+        container.remove(force=True)
+
+
 def test_compose_runs_turns_healthy_answers_and_stops(stub_server_image, tmp_path):
     """deploy/h100/compose.yaml as it is, but for what this machine lacks: GPUs (the reservation
     goes, the checks are skipped) and vLLM (a stub server that answers like it)."""

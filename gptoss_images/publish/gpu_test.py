@@ -25,7 +25,7 @@ from typing import Any
 import docker
 from docker.types import DeviceRequest
 
-from gptoss_images.core import vendors
+from gptoss_images.core import runtime, vendors
 from gptoss_images.errors import UserError
 from gptoss_images.image import tags
 from gptoss_images.profiles.schema import Profile
@@ -154,8 +154,9 @@ def run(client: docker.DockerClient, image: str, profile: Profile, with_gpu: boo
         tested = {}
     compared = versus(client, image, env, volumes, options, timeout_s, profile.stack.vllm) if against_defaults else {}
     port = _free_port()
+    inside = env.get("GPTOSS_PORT", str(runtime.PORT))  # where the server listens in the container
     server = client.containers.run(image, [], detach=True, ipc_mode="host", environment=env, volumes=volumes,
-                                   ports={"8000/tcp": ("127.0.0.1", port)}, **options)
+                                   ports={f"{inside}/tcp": ("127.0.0.1", port)}, **options)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s
