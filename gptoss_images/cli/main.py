@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
+from ruamel.yaml import YAML
 
 from gptoss_images.cli import args as cli_args
 from gptoss_images.cli import deploy as cli_deploy
@@ -61,7 +61,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     profile = catalog.get(args.profile, args.profiles_dir)
-    print(yaml.safe_dump(catalog.to_dict(profile), sort_keys=False, width=100), end="")
+    dump = YAML(typ="safe", pure=True)
+    dump.default_flow_style, dump.width, dump.sort_base_mapping_type_on_output = False, 100, False
+    dump.dump(catalog.to_dict(profile), sys.stdout)
     return 0
 
 

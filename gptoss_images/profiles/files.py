@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from gptoss_images.errors import Problem
 
@@ -33,18 +35,20 @@ class Source:
     abstract: bool
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping."""
+_YAML = YAML(typ="safe", pure=True)
+"""YAML 1.2 (what the YAML language server reads): a key given twice in one mapping is refused."""
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})", key_node.start_mark)
-            seen[key] = key_node.start_mark.line
-        return super().construct_mapping(node, deep)
+
+def _duplicate(text: str, exc: DuplicateKeyError) -> str:
+    """'duplicate key 'x' (first at line N)': ruamel names the key; the first line is found in the text."""
+    key = re.search(r'duplicate key "(.*?)"', exc.problem or "")
+    name = key.group(1) if key else "?"
+    lines = text.splitlines()
+    line = exc.problem_mark.line
+    indent = len(lines[line]) - len(lines[line].lstrip()) if line < len(lines) else 0
+    first = next((i for i in range(exc.context_mark.line if exc.context_mark else 0, line)
+                  if re.match(rf"^ {{{indent}}}['\"]?{re.escape(name)}['\"]?\s*:", lines[i])), None)
+    return f"duplicate key {name!r}" + (f" (first at line {first + 1})" if first is not None else "")
 
 
 def read(path: Path, display: str) -> tuple[Source | None, list[Problem]]:
@@ -64,11 +68,14 @@ def read(path: Path, display: str) -> tuple[Source | None, list[Problem]]:
         line = raw[:exc.start].count(b"\n") + 1
         return problem(f"line {line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8")
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        data = _YAML.load(text)
+    except DuplicateKeyError as exc:
+        return problem(f"malformed YAML: line {exc.problem_mark.line + 1}: {_duplicate(text, exc)}")
+    except (YAMLError, RecursionError) as exc:
+        mark = exc.problem_mark if isinstance(exc, MarkedYAMLError) else None
         where = f"line {mark.line + 1}: " if mark else ""
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        reason = (getattr(exc, "problem", None) or str(exc).splitlines()[0]) if not isinstance(
+            exc, RecursionError) else "nested too deeply"
         return problem(f"malformed YAML: {where}{reason}")
     data = {} if data is None else data
     if not isinstance(data, dict):
