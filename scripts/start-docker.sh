@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# Installs Debian's Docker engine, registry, docker-compose, debootstrap and skopeo if missing, and starts
+# Installs Debian's Docker engine, registry, docker-compose and debootstrap if missing, and starts
 # the engine if it does not answer. Safe to run again.
 set -euo pipefail
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v debootstrap >/dev/null || need+=(debootstrap)
-command -v skopeo >/dev/null || need+=(skopeo)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing ${need[*]}"

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import oras.client
+import oras.container
+import oras.provider
 import requests
 
 from gptoss_images.errors import UserError
@@ -73,3 +75,11 @@ def _pull(ref: str, name: str) -> bytes | None:
 def _client(ref: str) -> oras.client.OrasClient:
     host = tags.split(ref)[0].split("/", 1)[0]
     return oras.client.OrasClient(insecure=host.startswith(("localhost", "127.")) or host == "[::1]")
+
+
+def remote(ref: str) -> tuple[oras.provider.Registry, oras.container.Container]:
+    """oras-py's registry client for `ref`, with the engine's credentials loaded, and the reference parsed."""
+    client = _client(ref)  # an oras.provider.Registry
+    container = client.get_container(ref)
+    client.auth.load_configs(container)
+    return client, container

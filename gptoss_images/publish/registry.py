@@ -1,15 +1,28 @@
-"""Push an image's tags, immutable first, and check the registry's digest of each."""
+"""Push an image's tags, immutable first, and check the registry's digest of each; move tags inside the registry.
+
+Two clients, each for what only it can do: the Docker engine pushes an image it holds (its
+layers are there and nowhere else); everything that speaks to a registry without a local
+image (reading a digest, moving a floating tag, the artifacts beside an image) goes through
+oras-py, one library for the OCI distribution API, with the engine's own credentials
+(~/.docker/config.json). No skopeo.
+"""
 
 from __future__ import annotations
 
-import subprocess
+import hashlib
 import sys
 import time
 
 import docker
+import requests
 
 from gptoss_images.errors import UserError
 from gptoss_images.image import tags
+from gptoss_images.publish import artifacts
+
+MANIFEST_TYPES = ["application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
+                  "application/vnd.docker.distribution.manifest.list.v2+json",
+                  "application/vnd.docker.distribution.manifest.v2+json"]
 
 
 class PushFailed(UserError):
@@ -53,7 +66,7 @@ def _push_one(client: docker.DockerClient, ref: str, repo: str, tag: str, quiet:
         raise PushFailed(f"push of {ref} failed: {exc.explanation or exc}") from None
     if digest is None:
         raise PushFailed(f"push of {ref} ended without a digest")
-    remote = registry_digest(client, ref)
+    remote = registry_digest(ref)
     if remote != digest:
         raise PushFailed(f"push of {ref}: the registry has {remote}, the engine pushed {digest}")
     if not quiet:
@@ -62,30 +75,40 @@ def _push_one(client: docker.DockerClient, ref: str, repo: str, tag: str, quiet:
     return digest
 
 
-def promote(client: docker.DockerClient, immutable: str, floating: str) -> str:
-    """Point `floating` at what `immutable` holds, inside the registry (skopeo: no pull, no
-    layer upload), and check that both tags now serve the same digest."""
-    expected = registry_digest(client, immutable)
-    host = immutable.split("/", 1)[0]
-    insecure = host.startswith(("localhost", "127.")) or host == "[::1]"
-    command = ["skopeo", "copy", "--preserve-digests", f"docker://{immutable}", f"docker://{floating}"]
-    if insecure:
-        command[2:2] = ["--src-tls-verify=false", "--dest-tls-verify=false"]
+def promote(immutable: str, floating: str) -> str:
+    """Point `floating` at what `immutable` holds, inside the registry (its manifest, byte for byte, under the
+    other tag: no pull, no layer upload), and check that both tags now serve the same digest."""
+    data, media, expected = _manifest(immutable)
+    remote, container = artifacts.remote(floating)
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    except FileNotFoundError:
-        raise PushFailed("skopeo not found: apt-get install skopeo") from None
-    if done.returncode != 0:
-        raise PushFailed(f"moving {floating} failed: {done.stderr.strip().splitlines()[-1:]}")
-    moved = registry_digest(client, floating)
+        response = remote.do_request(f"{remote.prefix}://{container.manifest_url()}", "PUT", data=data,
+                                     headers={"Content-Type": media})
+    except requests.RequestException as exc:
+        raise PushFailed(f"moving {floating} failed: {exc}") from None
+    if response.status_code not in (200, 201):
+        raise PushFailed(f"moving {floating} failed: the registry answered {response.status_code} "
+                         f"{response.text.strip()[:200]}")
+    moved = registry_digest(floating)
     if moved != expected:
         raise PushFailed(f"{floating} serves {moved}, {immutable} serves {expected}")
     return moved
 
 
-def registry_digest(client: docker.DockerClient, ref: str) -> str:
-    """The manifest digest the registry serves for `ref`, read back through the engine."""
+def registry_digest(ref: str) -> str:
+    """The manifest digest the registry serves for `ref`."""
+    return _manifest(ref)[2]
+
+
+def _manifest(ref: str) -> tuple[bytes, str, str]:
+    """The registry's manifest of `ref`: its bytes, media type and digest."""
+    remote, container = artifacts.remote(ref)
     try:
-        return client.images.get_registry_data(ref).id
-    except docker.errors.APIError as exc:
-        raise PushFailed(f"cannot read {ref} back from the registry: {exc.explanation or exc}") from None
+        response = remote.do_request(f"{remote.prefix}://{container.manifest_url()}", "GET",
+                                     headers={"Accept": ", ".join(MANIFEST_TYPES)})
+    except requests.RequestException as exc:
+        raise PushFailed(f"cannot read {ref} back from the registry: {exc}") from None
+    if response.status_code != 200:
+        raise PushFailed(f"cannot read {ref} back from the registry: it answered {response.status_code}")
+    data = response.content
+    digest = response.headers.get("Docker-Content-Digest") or f"sha256:{hashlib.sha256(data).hexdigest()}"
+    return data, response.headers.get("Content-Type", MANIFEST_TYPES[-1]).split(";")[0], digest

@@ -73,7 +73,7 @@ def publish_stacks(client: docker.DockerClient, chosen: Selection, wanted: list[
             continue
         remote = build.remote_stack(registry_repo, ref)
         try:
-            registry.registry_digest(client, remote)
+            registry.registry_digest(remote)
             print(f"[stack {stack.name}] {remote} is in the registry already")
         except UserError:
             digests = registry.push(client, client.images.get(ref).id, [remote], quiet)
@@ -144,7 +144,7 @@ def _promote_measured(client: docker.DockerClient, directory: Path, image: resul
     if refused:
         return results.PublishResult(image.profile, False, "; ".join(refused))
     try:
-        registry.promote(client, image.immutable, image.floating)
+        registry.promote(image.immutable, image.floating)
     except UserError as exc:
         return results.PublishResult(image.profile, False, str(exc))
     detail = "" if gpu else "without GPU check"
