@@ -169,3 +169,16 @@ def test_every_subcommand_help_shows_examples():
         assert "examples:\n  python build.py " + command.split()[0] in out, command
     for action in ["check", "try", "record"]:
         assert "examples:\n  python build.py pins " + action in run_build("pins", action, "--help").stdout
+
+
+def test_no_credential_is_shown_or_baked(profiles_dir, capsys):
+    """A URL's password in build.py's output, a credential's variable in a profile (baked, printed)."""
+    secret = "PASSW0RD-" + "x" * 6
+    done = run_build("build", "h100", "--dry-run", "--index-url", f"https://user:{secret}@mirror.local/simple")
+    assert done.returncode == 0 and secret not in done.stdout + done.stderr and "https://<hidden>@mirror" in done.stdout
+    bad = run_build("build", "h100", "--index-url", f"ftp://user:{secret}@x/simple")
+    assert bad.returncode == 2 and secret not in bad.stderr and bad.stderr.count("\n") == 1
+    (profiles_dir / "h100.yaml").write_text((profiles_dir / "h100.yaml").read_text() + f"env: {{VLLM_API_KEY: {secret}}}\n")
+    refused = run_build("--profiles-dir", str(profiles_dir), "validate")
+    assert refused.returncode == 2 and "env.VLLM_API_KEY: a credential's variable" in refused.stderr
+    assert secret not in refused.stderr

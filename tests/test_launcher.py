@@ -482,3 +482,11 @@ def test_the_health_check_answers_for_a_server_on_another_port():
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_o3_is_read_as_each_release_reads_it(capsys):
+    current = dry_run(capsys, "h100", "-O3")
+    assert current["flags"]["optimization-level"] == "3"  # vLLM 0.20 on: --optimization-level
+    cu128 = dry_run(capsys, "b200-cu128", "-O", "2")
+    assert cu128["flags"]["compilation-config"]["level"] == 2  # 0.10.2: the compilation config's level
+    assert cu128["flags"]["compilation-config"]["cudagraph_mode"] == "FULL_AND_PIECEWISE"  # merged, not replaced

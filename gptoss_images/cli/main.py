@@ -16,7 +16,7 @@ from gptoss_images.cli import args as cli_args
 from gptoss_images.cli import deploy as cli_deploy
 from gptoss_images.cli import images as cli_images
 from gptoss_images.cli import pins as cli_pins
-from gptoss_images.core import text
+from gptoss_images.core import inputs, text
 from gptoss_images.errors import UserError
 from gptoss_images.profiles import catalog
 from gptoss_images.render import outputs
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         return parsed.func(parsed)
     except UserError as exc:
         for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
+            print(f"error: {inputs.hide_credentials(str(problem))}", file=sys.stderr)  # a URL's password, say
         return 2
     except KeyboardInterrupt:
         return 130

@@ -8,6 +8,7 @@ allowed.
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -39,6 +40,14 @@ class Parser(argparse.ArgumentParser):
 
 
 _BREAKS = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7f, 0x85]} | {0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+
+
+def hide_credentials(text: str) -> str:
+    """`text` with the user info of every URL in it hidden (https://user:PASS@mirror/simple)."""
+    return _USERINFO.sub(r"\1<hidden>@", text)
 
 
 def one_line(text: str) -> str:

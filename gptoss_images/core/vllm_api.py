@@ -111,10 +111,27 @@ def resolve(api: Api, token: str) -> tuple[str, bool, str | None, str | None]:
     raise Rejected(f"--{body}: unknown flag for vLLM {api.version}{hint}")
 
 
+def _optimization_level(api: Api, argv: list[str]) -> list[str]:
+    """`-O3`, `-O=3` and `-O 3` as the release's own FlexibleArgumentParser reads them: --optimization-level N
+    where the release has it (0.20 on), else the compilation config's level (`-O.level=N`, 0.10.2)."""
+    modern = "optimization-level" in api.flags
+    out: list[str] = []
+    for i, word in enumerate(argv):
+        if word.startswith("-O") and word != "-O" and word[2] != ".":
+            level = word[3:] if word[2] == "=" else word[2:]
+            out += ["--optimization-level", level] if modern else [f"-O.level={level}"]
+        elif word == "-O" and i + 1 < len(argv) and argv[i + 1] in {"0", "1", "2", "3"}:
+            out.append("--optimization-level" if modern else "-O.level")
+        else:
+            out.append(word)
+    return out
+
+
 def parse(api: Api, argv: list[str], secret: set[str] = frozenset()) -> list[tuple[str, Any]]:
     """vLLM flags from argv, as (name, value) in order: True/False for switches, a string, a list
     (nargs) or a dict (dotted config keys). Raises `Rejected`; values of `secret` flags never
     appear in a message."""
+    argv = _optimization_level(api, argv)
     out: list[tuple[str, Any]] = []
     seen: dict[str, str] = {}
     i = 0

@@ -11,6 +11,7 @@ from pathlib import Path
 import docker
 
 from gptoss_images import REPO
+from gptoss_images.core import inputs as inputs_
 from gptoss_images.core import text
 from gptoss_images.errors import UserError
 from gptoss_images.image import build, smoke, tags
@@ -95,9 +96,10 @@ def plan_lines(target: Target, inputs: build.BuildInputs | None, repo: str, regi
                 "(the immutable tag from the image's labels)"]
     first = target.first if isinstance(target, Family) else target
     dockerfile = target.dockerfile if isinstance(target, Family) else f"docker/{target.name}/Dockerfile"
+    index = f", index {inputs_.hide_credentials(inputs.index_url)}" if inputs.index_url else ""
     lines = [f"would build {dockerfile} (base {inputs.base_image or first.base_image}, vLLM {first.stack.vllm}"
              f"{', CA bundle ' + str(inputs.ca_bundle) if inputs.ca_bundle else ''}"
-             f"{', index ' + inputs.index_url if inputs.index_url else ''}{', no cache' if inputs.no_cache else ''})",
+             f"{index}{', no cache' if inputs.no_cache else ''})",
              f"would smoke-test it, then tag {', '.join(tags.all_tags(repo, planned))}"]
     if registry:
         lines.append(f"would push {', '.join(tags.all_tags(registry, planned))}")

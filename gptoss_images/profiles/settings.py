@@ -8,6 +8,7 @@ vLLM enforces, in milliseconds and without installing vLLM.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,12 @@ from gptoss_images.errors import Problem
 from gptoss_images.profiles.schema import EnvVar, Profile
 
 LAUNCHER_FLAGS = {"model": "models and default_model", "tensor-parallel-size": "models.*.tp and default_tp",
-                  "api-key": "GPTOSS_API_KEY at run time (a secret never goes into a profile)"}
+                  "data-parallel-size": "the machine's plan (GPTOSS_DATA_PARALLEL_SIZE at run time)",
+                  "api-key": "GPTOSS_API_KEY at run time (a secret never goes into a profile)",
+                  "hf-token": "HF_TOKEN at run time (a secret never goes into a profile)"}
 """vLLM flags the launcher sets itself, and where a profile says what they hold."""
+SECRET_NAME = re.compile(r"(^|_)(API_KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)(_|$)")
+"""A variable named like a credential: a profile is baked into an image and printed by --dry-run."""
 
 
 def problems(p: Profile, records: Path = vllm_api.RECORDS) -> list[Problem]:
@@ -31,6 +36,11 @@ def problems(p: Profile, records: Path = vllm_api.RECORDS) -> list[Problem]:
             found += setting_problems(api, f"{path}.{key}", key, value)
     for prefix, env in env_sources(p):
         for var, spec in env.items():
+            if SECRET_NAME.search(var):
+                found.append(Problem(f"{prefix}.{var}", "a credential's variable: a profile is baked into the image "
+                                                        "and shown by --dry-run, so it holds no secret; give it at "
+                                                        "run time (docker run -e, a Kubernetes Secret)"))
+                continue
             if spec.read_by == "vllm" and var not in api.envs:
                 hint = vllm_api.similar_env(api, var)
                 maybe = f"did you mean {hint}? " if hint else ""

@@ -22,6 +22,7 @@ from packaging import utils
 from packaging.version import InvalidVersion, Version
 
 from gptoss_images.core import vllm_api
+from gptoss_images.core.inputs import hide_credentials
 from gptoss_images.errors import UserError
 from gptoss_images.profiles import catalog
 from gptoss_images.profiles.schema import Profile
@@ -56,9 +57,9 @@ def releases(package: str, index_url: str = DEFAULT_INDEX) -> list[str]:
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             raise NotListed(package) from None
-        raise UserError(f"--index-url {index_url}: cannot read {url} ({exc})") from None
+        raise UserError(hide_credentials(f"--index-url {index_url}: cannot read {url} ({exc})")) from None
     except (urllib.error.URLError, OSError) as exc:
-        raise UserError(f"--index-url {index_url}: cannot read {url} ({exc})") from None
+        raise UserError(hide_credentials(f"--index-url {index_url}: cannot read {url} ({exc})")) from None
     links = _Links()
     links.feed(page)
     versions: set[Version] = set()
