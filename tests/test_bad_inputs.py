@@ -178,7 +178,8 @@ def test_no_credential_is_shown_or_baked(profiles_dir, capsys):
     assert done.returncode == 0 and secret not in done.stdout + done.stderr and "https://<hidden>@mirror" in done.stdout
     bad = run_build("build", "h100", "--index-url", f"ftp://user:{secret}@x/simple")
     assert bad.returncode == 2 and secret not in bad.stderr and bad.stderr.count("\n") == 1
-    (profiles_dir / "h100.yaml").write_text((profiles_dir / "h100.yaml").read_text() + f"env: {{VLLM_API_KEY: {secret}}}\n")
+    h100 = profiles_dir / "h100.yaml"
+    h100.write_text(h100.read_text() + f"env: {{VLLM_API_KEY: {secret}}}\n")
     refused = run_build("--profiles-dir", str(profiles_dir), "validate")
     assert refused.returncode == 2 and "env.VLLM_API_KEY: a credential's variable" in refused.stderr
     assert secret not in refused.stderr
