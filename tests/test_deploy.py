@@ -175,6 +175,28 @@ def test_deploy_writes_a_kustomization_that_builds_with_registry_replicas_namesp
             kubernetes_validate.validate(doc, version, strict=True)
 
 
+@pytest.mark.parametrize("out, message", [
+    ("", "--out '': give a folder, e.g. --out my-gptoss"),
+    ("deploy/h100/mine", "--out deploy/h100/mine: inside deploy/, which `python build.py render` writes; choose a "
+                         "folder of your own"),
+])
+def test_deploy_writes_nowhere_it_should_not(out, message):
+    done = run_build("deploy", "h100", "--out", out)
+    assert done.returncode == 2 and done.stderr.strip() == f"error: {message}"
+    assert not (REPO / "deploy/h100/mine").exists()
+
+
+def test_deploy_never_replaces_a_kustomization_without_force(tmp_path):
+    out = tmp_path / "mine"
+    assert run_build("deploy", "h100", "--out", str(out)).returncode == 0
+    (out / "kustomization.yaml").write_text("# my own edits\n")
+    again = run_build("deploy", "h100", "--out", str(out))
+    assert again.returncode == 2 and "exists (a kustomization is yours to edit once written)" in again.stderr
+    assert (out / "kustomization.yaml").read_text() == "# my own edits\n"
+    assert run_build("deploy", "h100", "--out", str(out), "--force").returncode == 0
+    assert (out / "kustomization.yaml").read_text().startswith("# Written by `python build.py deploy h100")
+
+
 def test_gpus_per_pod_makes_each_pod_one_server_on_all_of_them_as_the_launcher_plans(tmp_path):
     out = tmp_path / "dp"
     done = run_build("deploy", "h200", "--model", "120b", "--scenario", "max-throughput", "--gpus-per-pod", "8",
@@ -250,7 +272,6 @@ def test_compose_files_are_valid_for_docker_compose():
 
 
 @pytest.mark.docker
-@pytest.mark.docker
 def test_a_server_given_another_port_turns_healthy(client, stub_server_image):
     """`docker run IMAGE --port 9000`: the image's health check asks where the server really listens."""
     container = client.containers.run(stub_server_image, ["--port", "9000", "--skip-checks", "all"], detach=True,
@@ -269,6 +290,7 @@ def test_a_server_given_another_port_turns_healthy(client, stub_server_image):
         container.remove(force=True)
 
 
+@pytest.mark.docker
 def test_compose_runs_turns_healthy_answers_and_stops(stub_server_image, tmp_path):
     """deploy/h100/compose.yaml as it is, but for what this machine lacks: GPUs (the reservation
     goes, the checks are skipped) and vLLM (a stub server that answers like it)."""

@@ -36,6 +36,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         profile, variant, _relative(root / "overlays" / variant.name, out), args.registry, args.tag, args.replicas,
         args.namespace, _relative(root / "autoscaling", out) if args.autoscale else None,
         _relative(root / "self-test", out) if args.self_test else None, layout)
+    _may_write(out / "kustomization.yaml", args.docker_dir.parent, args.force)
     tree.write_file(out / "kustomization.yaml", text)
     per_pod = layout.used if layout else variant.tp
     gpus = f"{per_pod} {vendors.of(profile.gpu.vendor).resource}"
@@ -56,6 +57,25 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def _relative(path: Path, start: Path) -> str:
     return os.path.relpath(path.resolve(), start.resolve())
+
+
+def _out(text: str) -> Path:
+    if not text.strip():
+        raise UserError("--out '': give a folder, e.g. --out my-gptoss")
+    return Path(text)
+
+
+def _may_write(path: Path, repo: Path, force: bool) -> None:
+    """Refuse to write into the generated trees, or over an existing kustomization (once written it is the
+    user's to edit) without --force."""
+    where = path.resolve()
+    for generated in (repo / outputs.DEPLOY, repo / "docker"):
+        if where.is_relative_to(generated.resolve()):
+            raise UserError(f"--out {tree.display(path.parent)}: inside {generated.name}/, which `python build.py "
+                            "render` writes; choose a folder of your own")
+    if path.exists() and not force:
+        raise UserError(f"{tree.display(path)}: exists (a kustomization is yours to edit once written); choose "
+                        "another --out, or give --force to replace it")
 
 
 def _gpus(text: str) -> int:
@@ -108,4 +128,6 @@ def add_commands(add: Add) -> None:
                    help="add the autoscaler on vLLM's queue (needs Prometheus and prometheus-adapter)")
     p.add_argument("--self-test", action="store_true",
                    help="add a Job that runs the image's --self-test (no weights) on one node of the pool")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="the folder to write kustomization.yaml to")
+    p.add_argument("--out", type=_out, required=True, metavar="DIR", help="the folder to write kustomization.yaml to")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing kustomization.yaml in --out (yours to edit once written)")
