@@ -11,6 +11,7 @@ import pytest
 
 from gptoss_images.image import build, sbom
 from gptoss_images.publish import artifacts
+from gptoss_images.publish.registry import PushFailed
 from gptoss_images.publish.registry import push as registry_push
 from tests.conftest import BUILD_TIMEOUT_S, REPO, run_build
 from tests.images import REPO_NAME, ROCM_STANDIN
@@ -87,6 +88,27 @@ def test_gpu_test_serves_chats_and_measures_with_a_stub_server(stub_server_image
                        "--env", "GPTOSS_MODEL=nope", "--results", str(tmp_path))
     assert broken.returncode == 1 and "gpu-test FAILED: the server exited" in broken.stdout
     assert "GPTOSS_MODEL/--model='nope'" in broken.stdout
+
+
+def test_an_immutable_tag_never_moves(client, registry):
+    """A rebuild of the same image keeps its immutable tag; another image under it is refused in one line."""
+    import io
+    made = []
+    try:
+        for label in ("one", "two"):
+            image, _ = client.images.build(fileobj=io.BytesIO(
+                f"FROM gptoss-test/debian:bookworm\nLABEL io.gptoss.test={label}\n".encode()), rm=True)
+            made.append(image.id)
+        ref = f"{registry}/immutable:gptoss-h100-vllm0.33.0-20261202-0123456789ab"
+        first = registry_push(client, made[0], [ref], quiet=True, immutable=1)
+        assert registry_push(client, made[0], [ref], quiet=True, immutable=1) == first  # kept, not pushed again
+        with pytest.raises(PushFailed) as refused:
+            registry_push(client, made[1], [ref], quiet=True, immutable=1)
+        assert f"{ref} is immutable and holds another image ({first[ref]}" in str(refused.value)
+        assert client.images.get_registry_data(ref).id == first[ref]
+    finally:
+        for image_id in made:
+            client.images.remove(image_id, force=True)
 
 
 def test_promote_moves_only_green_profiles(client, h200, registry, tmp_path):

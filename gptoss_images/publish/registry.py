@@ -29,14 +29,26 @@ class PushFailed(UserError):
     pass
 
 
-def push(client: docker.DockerClient, image_id: str, refs: list[str], quiet: bool = False) -> dict[str, str]:
+def push(client: docker.DockerClient, image_id: str, refs: list[str], quiet: bool = False,
+         immutable: int = 0) -> dict[str, str]:
     """Push `refs` in order; each must land with the digest the engine computed.
 
-    The floating tag comes last: if anything before it fails, it is not moved.
+    The floating tag comes last: if anything before it fails, it is not moved. The first `immutable` refs never
+    move: one that already holds this image is kept as it is, one that holds another is refused.
     """
     digests: dict[str, str] = {}
     image = client.images.get(image_id)
-    for ref in refs:
+    for number, ref in enumerate(refs):
+        if number < immutable:
+            held = _config_digest(ref)
+            if held == image.id:
+                digests[ref] = registry_digest(ref)
+                if not quiet:
+                    print(f"{ref} holds this image already ({digests[ref]}): kept", file=sys.stderr, flush=True)
+                continue
+            if held is not None:
+                raise PushFailed(f"{ref} is immutable and holds another image ({registry_digest(ref)}, config "
+                                 f"{held}); this one is {image.id}: build under a new revision, never move it")
         repo, tag = tags.split(ref)
         fresh = ref not in image.tags
         image.tag(repo, tag)
@@ -97,6 +109,24 @@ def promote(immutable: str, floating: str) -> str:
 def registry_digest(ref: str) -> str:
     """The manifest digest the registry serves for `ref`."""
     return _manifest(ref)[2]
+
+
+def _config_digest(ref: str) -> str | None:
+    """The image id (config digest) `ref` holds in the registry; None if the tag is not there."""
+    remote, container = artifacts.remote(ref)
+    try:
+        response = remote.do_request(f"{remote.prefix}://{container.manifest_url()}", "GET",
+                                     headers={"Accept": ", ".join(MANIFEST_TYPES)})
+    except requests.RequestException as exc:
+        raise PushFailed(f"cannot read {ref} from the registry: {exc}") from None
+    if response.status_code == 404:
+        return None
+    if response.status_code != 200:
+        raise PushFailed(f"cannot read {ref} from the registry: it answered {response.status_code}")
+    try:
+        return response.json()["config"]["digest"]
+    except (ValueError, KeyError, TypeError):
+        return ""  # an index or another kind of manifest: not this image
 
 
 def _manifest(ref: str) -> tuple[bytes, str, str]:

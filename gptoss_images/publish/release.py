@@ -28,7 +28,7 @@ def push_existing(client: docker.DockerClient, profile: Profile, repo: str, regi
     tags.check_repository(registry_repo)
     image = local_image(client, profile, repo)
     refs = tags.all_tags(registry_repo, release_from_labels(image.labels))
-    digests = registry.push(client, image.id, refs[:1] if hold_floating else refs, quiet)
+    digests = registry.push(client, image.id, refs[:1] if hold_floating else refs, quiet, immutable=1)
     document = sbom.read(client, image.id)
     parsed = sbom.parse(document)
     if parsed is None:
