@@ -38,12 +38,15 @@ def run(client, image, recording: str, args: list[str], tmp_path, **options) -> 
         container.remove(force=True)
 
 
-@pytest.mark.parametrize("recording, profile, tp", [("h100", "h100", 2), ("2xh200", "h200", 2)])
-def test_it_serves_the_profile_the_gpus_fit(client, cuda_vendor, tmp_path, recording, profile, tp):
+@pytest.mark.parametrize("recording, profile, model, tp", [("h100", "h100", "openai/gpt-oss-20b", 1),
+                                                            ("2xh200", "h200", "openai/gpt-oss-120b", 2)])
+def test_it_serves_the_profile_and_plan_the_gpus_fit(client, cuda_vendor, tmp_path, recording, profile, model, tp):
+    """One H100 (80 GB) leaves 120b too little KV room: the plan falls back to 20b on it."""
     code, out, err = run(client, cuda_vendor[0], recording, ["--dry-run", "--json"], tmp_path)
     assert code == 0, err
     plan = json.loads(out)
-    assert plan["profile"] == profile and plan["tensor_parallel_size"] == tp
+    assert (plan["profile"], plan["model"], plan["tensor_parallel_size"], plan["data_parallel_size"]) == \
+        (profile, model, tp, 1)
 
 
 @pytest.mark.parametrize("recording", ["a100", "b200"])
@@ -83,7 +86,7 @@ def test_any_user_read_only_root_caches_on_a_volume(client, cuda_vendor, tmp_pat
         code, _, err = run(client, cuda_vendor[0], "h100", ["--dry-run"], tmp_path, **options)
         assert code == 0 and "caches in /cache (a volume: kept across restarts)" in err, err
         code, out, err = run(client, cuda_vendor[0], "h100", ["--download", "--dry-run"], tmp_path, **options)
-        assert code == 0 and out.startswith("HF_HOME=/cache/huggingface ") and "download openai/gpt-oss-120b" in out
+        assert code == 0 and out.startswith("HF_HOME=/cache/huggingface ") and "download openai/gpt-oss-20b" in out
         written = client.containers.run(cuda_vendor[0].id, ["-c", "touch /cache/probe && echo ok"], user="12345:0",
                                         entrypoint="sh", read_only=True, remove=True, network_mode="none",
                                         volumes={volume.name: {"bind": "/cache", "mode": "rw"}})

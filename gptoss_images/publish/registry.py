@@ -10,6 +10,7 @@ oras-py, one library for the OCI distribution API, with the engine's own credent
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 import time
 
@@ -96,7 +97,7 @@ def promote(immutable: str, floating: str) -> str:
         response = remote.do_request(f"{remote.prefix}://{container.manifest_url()}", "PUT", data=data,
                                      headers={"Content-Type": media})
     except requests.RequestException as exc:
-        raise PushFailed(f"moving {floating} failed: {exc}") from None
+        raise PushFailed(f"moving {floating} failed: {_reason(exc)}") from None
     if response.status_code not in (200, 201):
         raise PushFailed(f"moving {floating} failed: the registry answered {response.status_code} "
                          f"{response.text.strip()[:200]}")
@@ -112,17 +113,19 @@ def registry_digest(ref: str) -> str:
 
 
 def _config_digest(ref: str) -> str | None:
-    """The image id (config digest) `ref` holds in the registry; None if the tag is not there."""
+    """The image id (config digest) `ref` holds in the registry; None if the tag is not there. Read before a push:
+    its errors say so."""
     remote, container = artifacts.remote(ref)
     try:
         response = remote.do_request(f"{remote.prefix}://{container.manifest_url()}", "GET",
                                      headers={"Accept": ", ".join(MANIFEST_TYPES)})
     except requests.RequestException as exc:
-        raise PushFailed(f"cannot read {ref} from the registry: {exc}") from None
+        raise PushFailed(f"push of {ref}: cannot reach the registry ({_reason(exc)})") from None
     if response.status_code == 404:
         return None
     if response.status_code != 200:
-        raise PushFailed(f"cannot read {ref} from the registry: it answered {response.status_code}")
+        raise PushFailed(f"push of {ref}: cannot read the tag from the registry (it answered "
+                         f"{response.status_code})")
     try:
         return response.json()["config"]["digest"]
     except (ValueError, KeyError, TypeError):
@@ -136,9 +139,19 @@ def _manifest(ref: str) -> tuple[bytes, str, str]:
         response = remote.do_request(f"{remote.prefix}://{container.manifest_url()}", "GET",
                                      headers={"Accept": ", ".join(MANIFEST_TYPES)})
     except requests.RequestException as exc:
-        raise PushFailed(f"cannot read {ref} back from the registry: {exc}") from None
+        raise PushFailed(f"cannot read {ref} back from the registry: {_reason(exc)}") from None
     if response.status_code != 200:
         raise PushFailed(f"cannot read {ref} back from the registry: it answered {response.status_code}")
     data = response.content
     digest = response.headers.get("Docker-Content-Digest") or f"sha256:{hashlib.sha256(data).hexdigest()}"
     return data, response.headers.get("Content-Type", MANIFEST_TYPES[-1]).split(";")[0], digest
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """Why a request failed, in words: the operating system's reason when there is one ('connection refused')."""
+    errno = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(exc))
+    if errno:
+        return errno.group(1).strip().lower()
+    if isinstance(exc, requests.Timeout):
+        return "it did not answer in time"
+    return str(exc).splitlines()[0][:200]
