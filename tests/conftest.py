@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -64,3 +65,20 @@ def profiles_dir(tmp_path: Path) -> Path:
     target = tmp_path / "profiles"
     shutil.copytree(catalog.PROFILES_DIR, target)
     return target
+
+
+@pytest.fixture(params=["fifo", "device", "folder", "huge"])
+def odd_file(request, tmp_path) -> tuple[str, str]:
+    """A path that is not a small regular file, and the words that name what it is."""
+    path = tmp_path / f"odd-{request.param}.json"
+    if request.param == "fifo":
+        os.mkfifo(path)  # opened plainly, it blocks its reader forever
+        return str(path), "a named pipe (FIFO), not a regular file"
+    if request.param == "device":
+        return "/dev/zero", "a character device, not a regular file"
+    if request.param == "folder":
+        path.mkdir()
+        return str(path), "a folder"
+    with path.open("wb") as handle:
+        handle.truncate(300 * 1024 * 1024)  # sparse: larger than every limit
+    return str(path), "300.0 MiB; the limit is"

@@ -21,7 +21,7 @@ def launch(*args: str, env: dict | None = None, cwd: Path = REPO) -> subprocess.
     """The launcher as the image runs it (bin/gptoss-serve), with a stub-free PATH."""
     environ = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "GPTOSS_PROFILE": H100, **(env or {})}
     return subprocess.run([sys.executable, str(REPO / "bin" / "gptoss-serve"), *args], cwd=cwd, env=environ,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, timeout=60)
 
 
 def one_line_error(result: subprocess.CompletedProcess, *expected: str) -> None:
@@ -96,7 +96,7 @@ def test_recipe_lookalike_variables_are_named(capsys):
 @pytest.mark.parametrize("config,expected", [
     ({"model_type": "llama", "num_hidden_layers": 24}, "config.json says model_type 'llama'; this image serves"),
     ({"model_type": "gpt_oss", "num_hidden_layers": 30}, "num_hidden_layers 30; expected 24 (20b) or 36 (120b)"),
-    (None, "the folder has no readable config.json"),
+    (None, "the folder has no config.json"),
 ])
 def test_a_local_model_folder_must_hold_gpt_oss(tmp_path, config, expected):
     folder = tmp_path / "gpt-oss-20b-finetune"
@@ -132,7 +132,7 @@ def test_extra_flags_are_normalised_and_replace_the_profiles(capsys):
     (["--profiles-dir", "/nonexistent", "validate"], "--profiles-dir /nonexistent: no such folder"),
     (["pins", "check", "--index-url", "not-a-url"], "--index-url 'not-a-url': not a package index URL"),
     (["pins", "try", "1/../../x"], "VERSION '1/../../x': not a release version"),
-    (["build", "h100", "--ca-bundle", "/nonexistent", "--dry-run"], "--ca-bundle /nonexistent: cannot read it"),
+    (["build", "h100", "--ca-bundle", "/nonexistent", "--dry-run"], "--ca-bundle /nonexistent: no such file"),
     (["build", "h100", "--ca-bundle", "/etc/hostname", "--dry-run"], "not a PEM bundle"),
     (["build", "h100", "--base-image", "nvidia/cuda:12.8 $(id)", "--dry-run"], "must be an image reference"),
     (["build", "h100", "--base-image", "gpu=x", "--dry-run"], "unknown family or line 'gpu'; allowed: cu128, cuda"),
@@ -144,6 +144,36 @@ def test_extra_flags_are_normalised_and_replace_the_profiles(capsys):
 def test_bad_build_py_input_is_one_line_exit_2(args, expected):
     result = run_build(*args)
     one_line_error(result, expected, "error: ")
+
+
+def test_a_named_file_that_is_not_a_small_regular_file_is_one_line(odd_file, tmp_path, profiles_dir):
+    """Every file a person names is opened without blocking and read only if regular and bounded."""
+    path, words = odd_file
+    one_line_error(launch("--dry-run", env={"GPTOSS_PROFILE": path}), f"GPTOSS_PROFILE/--profile={path!r}: {words}")
+    one_line_error(run_build("build", "h100", "--ca-bundle", path, "--dry-run", timeout=60),
+                   f"--ca-bundle {path}: {words}")
+    model = tmp_path / "gpt-oss-20b"
+    model.mkdir()
+    (model / "config.json").symlink_to(path)
+    one_line_error(launch("--dry-run", "--model", str(model)), f"its config.json: {words}")
+    (profiles_dir / "odd.yaml").symlink_to(path)
+    one_line_error(run_build("--profiles-dir", str(profiles_dir), "validate", timeout=60), "odd.yaml", words)
+
+
+@pytest.mark.parametrize("content, expected", [("[1]", "not a result (a JSON object written by build.py)"),
+                                               ('{"x": 1}', "not a image result of this version (keys: x)"),
+                                               (None, "--output /proc/x: cannot write it")])
+def test_summary_reads_and_writes_in_one_line(tmp_path, content, expected):
+    if content is not None:
+        (tmp_path / "h100.json").write_text(content)
+    one_line_error(run_build("summary", "--results", str(tmp_path), "--output", "/proc/x"), expected)
+
+
+def test_a_health_check_on_a_port_that_is_not_one_says_so():
+    result = launch("--health", env={"GPTOSS_PORT": "abc"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == ("gptoss-serve: health: port 'abc' is not a port (1-65535); "
+                                     "check --port or GPTOSS_PORT")
 
 
 def test_unwritable_output_is_one_line(tmp_path):

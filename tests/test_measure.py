@@ -134,6 +134,27 @@ def test_eval_refuses_bad_input_in_one_line(tmp_path, argv, message):
     assert code == 2 and out == "" and len(err.splitlines()) == 1 and message in err, err
 
 
+def test_eval_data_that_is_not_a_small_regular_file_is_one_line(stub_server, odd_file, tmp_path):
+    path, words = odd_file
+    (tmp_path / "gpqa_diamond.csv").symlink_to(path)
+    code, out, err = run_eval("--url", stub_server, "--data", str(tmp_path), "--eval", "gpqa", tmp_path=tmp_path)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1 and words in err, err
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("gpqa_diamond.csv", "Question,Correct Answer\nQ?,yes\n",
+     "record 1 lacks Incorrect Answer 1, Incorrect Answer 2, Incorrect Answer 3"),
+    ("aime2025-I.jsonl", '{"question": "Q?"}\n', "record 1 lacks answer"),
+    ("aime2025-I.jsonl", '{"question": "Q?", "answer": 1}\n[', "not JSON lines"),
+])
+def test_eval_data_without_what_the_reference_reads_is_one_line(stub_server, tmp_path, name, content, message):
+    (tmp_path / name).write_text(content)
+    (tmp_path / "aime2025-II.jsonl").write_text("")
+    code, out, err = run_eval("--url", stub_server, "--data", str(tmp_path), "--eval",
+                              "gpqa" if name.endswith(".csv") else "aime25", tmp_path=tmp_path)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1 and message in err, err
+
+
 def _bench_plan(profile: str, *argv: str):
     from gptoss_images.measure import common
 

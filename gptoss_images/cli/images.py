@@ -138,9 +138,12 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     table = results.markdown(args.results)
-    if args.output:
-        with open(args.output, "a") as handle:
-            handle.write("## gptoss-images\n\n" + table)
+    if args.output:  # appended in one write, as $GITHUB_STEP_SUMMARY expects
+        try:
+            with open(args.output, "a", encoding="utf-8") as handle:
+                handle.write("## gptoss-images\n\n" + table)
+        except OSError as exc:
+            raise UserError(f"--output {args.output}: cannot write it ({exc.strerror})") from None
     print(table, end="")
     return 0
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gptoss_images.core import caches, fit, vllm_api
+from gptoss_images.core import caches, files, fit, vllm_api
 from gptoss_images.core.inputs import SECRET_VARIABLES, BadInput
 from gptoss_images.core.vendors import Gpu
 
@@ -152,10 +152,12 @@ def _local_model_kind(path: str, models: dict[str, Any]) -> str:
     """Which gpt-oss a local folder holds, from its config.json: model_type and layer count."""
     where = f"GPTOSS_MODEL/--model={path!r}"
     try:
-        config = json.loads(Path(path, "config.json").read_text())
-    except OSError:
-        raise BadInput(f"{where}: the folder has no readable config.json; give a gpt-oss checkout") from None
-    except ValueError:
+        config = json.loads(files.read_bytes(Path(path, "config.json"), files.MiB))
+    except FileNotFoundError:
+        raise BadInput(f"{where}: the folder has no config.json; give a gpt-oss checkout") from None
+    except files.Unreadable as exc:
+        raise BadInput(f"{where}: its config.json: {exc.reason}") from None
+    except (ValueError, RecursionError):
         raise BadInput(f"{where}: its config.json is not JSON") from None
     kind = config.get("model_type") if isinstance(config, dict) else None
     if kind != MODEL_TYPE:

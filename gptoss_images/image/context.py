@@ -15,6 +15,7 @@ from pathlib import Path
 from docker.utils.build import exclude_paths
 
 from gptoss_images import REPO
+from gptoss_images.core import files
 from gptoss_images.errors import UserError
 
 CA_PATH = "build-certs/extra-ca.pem"
@@ -57,9 +58,11 @@ def tar(dockerfile: str, docker_dir: Path, ca_bundle: Path | None, root: Path = 
 def read_ca(path: Path) -> bytes:
     """A CA bundle's bytes, or one clear error."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"--ca-bundle {path}: cannot read it ({exc.strerror})") from None
+        data = files.read_bytes(path, 16 * files.MiB)
+    except FileNotFoundError:
+        raise UserError(f"--ca-bundle {path}: no such file") from None
+    except files.Unreadable as exc:
+        raise UserError(f"--ca-bundle {path}: {exc.reason}") from None
     if b"-----BEGIN CERTIFICATE-----" not in data:
         raise UserError(f"--ca-bundle {path}: not a PEM bundle (no BEGIN CERTIFICATE line)")
     return data

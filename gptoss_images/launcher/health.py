@@ -10,6 +10,7 @@ becomes the container's first process, so its command line (/proc/1/cmdline) hol
 from __future__ import annotations
 
 import os
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -47,6 +48,10 @@ def address(cmdline: bytes | None = None, environ: Mapping[str, str] | None = No
 def probe(timeout: float = 5.0, port: int | str | None = None) -> int:
     """0 if /health answers 200 (on `port` of this host, or where the server listens), else 1."""
     host, found = ("127.0.0.1", str(port)) if port else address()
+    if not (found.isascii() and found.isdigit() and 0 < int(found) < 65536):
+        print(f"gptoss-serve: health: port {found!r} is not a port (1-65535); check --port or GPTOSS_PORT",
+              file=sys.stderr)
+        return 1
     where = f"[{host}]" if ":" in host else host
     try:
         with urllib.request.urlopen(f"http://{where}:{found}{runtime.HEALTH_PATH}", timeout=timeout) as response:

@@ -14,11 +14,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gptoss_images.core import profile_json, select, vendors
+from gptoss_images.core import files, profile_json, select, vendors
 from gptoss_images.core.inputs import BadInput
 
 DEFAULT = "/opt/gptoss/profile.json"
 FOLDER = "/opt/gptoss/profiles"
+LIMIT = files.MiB  # a rendered profile is a few KiB
 def given(argv: list[str], environ: Mapping[str, str]) -> str | None:
     """--profile NAME|FILE, else GPTOSS_PROFILE, else nothing."""
     value = environ.get("GPTOSS_PROFILE")
@@ -67,16 +68,14 @@ def load(argv: list[str], environ: Mapping[str, str], detect: Callable[[str], li
 def read(path: str) -> dict[str, Any]:
     where = f"GPTOSS_PROFILE/--profile={path!r}"
     try:
-        data = json.loads(Path(path).read_bytes())
+        data = json.loads(files.read_bytes(path, LIMIT))
     except FileNotFoundError:
         names = [p.stem for p in sorted(Path(FOLDER).glob("*.json"))]
         hint = f"; this image holds {', '.join(names)}" if names else "; give a rendered docker/<profile>/profile.json"
         raise BadInput(f"{where}: no such file or profile{hint}") from None
-    except IsADirectoryError:
-        raise BadInput(f"{where}: a folder; give a rendered docker/<profile>/profile.json") from None
-    except OSError as exc:
-        raise BadInput(f"{where}: cannot read it ({exc.strerror})") from None
-    except ValueError as exc:
+    except files.Unreadable as exc:
+        raise BadInput(f"{where}: {exc.reason}; give a rendered docker/<profile>/profile.json") from None
+    except (ValueError, RecursionError) as exc:
         raise BadInput(f"{where}: not JSON ({str(exc).splitlines()[0][:120]})") from None
     wrong = profile_json.problem(data)
     if wrong:

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from gptoss_images.core import text
+from gptoss_images.core import files, text
 from gptoss_images.core.inputs import BadInput
 from gptoss_images.measure import common, grading
 
@@ -57,6 +57,9 @@ GPQA_PROMPT = """{Question}
 Express your final answer as the corresponding option 'A', 'B', 'C', or 'D'."""
 AIME_PROMPT = "\n{question}\nPlease reason step by step, and put your final answer within \\boxed{{}}.\n"
 TRIES = 6
+COLUMNS = {"gpqa": ("Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"),
+           "aime25": ("question", "answer")}
+"""What the reference reads of each row."""
 
 EXAMPLES = """\
 examples:
@@ -158,14 +161,29 @@ def load(name: str, folder: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for url in SOURCES[name]:
         path = folder / url.rsplit("/", 1)[1]
-        if not path.is_file():
+        if not path.exists():
             _download(url, path)
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".csv":
-            rows += list(csv.DictReader(io.StringIO(text, newline="")))
-        else:
-            rows += [json.loads(line) for line in text.splitlines() if line.strip()]
+        rows += _records(name, path)
     return rows
+
+
+def _records(name: str, path: Path) -> list[dict[str, Any]]:
+    """One data file's records, each with the columns the reference reads, or one line that says what is wrong."""
+    try:
+        data = files.read_text(path, 256 * files.MiB)
+        records = (list(csv.DictReader(io.StringIO(data, newline=""))) if path.suffix == ".csv" else
+                   [json.loads(line) for line in data.splitlines() if line.strip()])
+    except files.Unreadable as exc:
+        raise BadInput(f"{path}: {exc.reason}") from None
+    except (ValueError, RecursionError, csv.Error) as exc:
+        raise BadInput(f"{path}: not {'CSV' if path.suffix == '.csv' else 'JSON lines'} "
+                       f"({str(exc).splitlines()[0][:120]}); delete it to download it again") from None
+    for number, record in enumerate(records, 1):
+        missing = [c for c in COLUMNS[name] if not isinstance(record, dict) or record.get(c) is None]
+        if missing:
+            raise BadInput(f"{path}: record {number} lacks {', '.join(missing)}; each needs "
+                           f"{', '.join(COLUMNS[name])}; delete it to download it again")
+    return records
 
 
 def examples(name: str, rows: list[dict[str, Any]], limit: int | None, repeats: int) -> list[dict[str, Any]]:

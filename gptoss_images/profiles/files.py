@@ -14,6 +14,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from gptoss_images.core import files
 from gptoss_images.errors import Problem
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -59,14 +60,11 @@ def read(path: Path, display: str) -> tuple[Source | None, list[Problem]]:
     if not NAME.match(path.stem):
         return problem("profile names are lowercase letters, digits and '-'")
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return problem(f"cannot read it ({exc.strerror})")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        return problem(f"line {line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8")
+        text = files.read_text(path, files.MiB)
+    except FileNotFoundError:
+        return problem("no such file")
+    except files.Unreadable as exc:
+        return problem(exc.reason)
     try:
         data = _YAML.load(text)
     except DuplicateKeyError as exc:

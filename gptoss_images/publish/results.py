@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gptoss_images.core import files
+from gptoss_images.errors import UserError
+
 
 @dataclass
 class ImageResult:
@@ -59,7 +62,12 @@ def write(directory: Path, result: ImageResult | GpuResult | PublishResult) -> P
 
 def read(directory: Path, profile: str, kind: str):
     path = directory / (f"{profile}.json" if kind == "image" else f"{profile}.{kind}.json")
-    return KINDS[kind](**json.loads(path.read_text())) if path.is_file() else None
+    data = _load(path)
+    try:
+        return None if data is None else KINDS[kind](**data)
+    except TypeError:
+        raise UserError(f"{path}: not a {kind} result of this version (keys: {', '.join(sorted(data))[:160]}); "
+                        f"--results names a folder of build.py's results") from None
 
 
 def write_previous(directory: Path, profile: str, measured: dict[str, Any]) -> None:
@@ -68,8 +76,23 @@ def write_previous(directory: Path, profile: str, measured: dict[str, Any]) -> N
 
 
 def read_previous(directory: Path, profile: str) -> dict[str, Any] | None:
-    path = directory / f"{profile}.previous.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    return _load(directory / f"{profile}.previous.json")
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    """A result file's JSON object; None when there is none; one line when it is something else."""
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(files.read_bytes(path, 64 * files.MiB))
+    except files.Unreadable as exc:
+        raise UserError(f"{path}: {exc.reason}") from None
+    except (ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: not a result (a JSON object written by build.py); --results names a folder "
+                        f"of build.py's results")
+    return data
 
 
 def profiles_in(directory: Path) -> list[str]:
