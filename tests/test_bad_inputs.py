@@ -50,6 +50,12 @@ def one_line_error(result: subprocess.CompletedProcess, *expected: str) -> None:
     (["--max-num-seqs", "4", "--max_num_seqs", "8"], {}, ["give it once"]),
     (["--compilation-config", '{"pass_confg": {}}'], {}, ["unknown key 'pass_confg'; did you mean pass_config?"]),
     (["--kv-cache-dtype", "fp9"], {}, ["allowed: auto, fp8"]),
+    # numbers as a person writes them: ASCII digits, one line
+    (["--max-num-seqs", "1_0"], {}, ["--max-num-seqs='1_0': must be an integer from 1 to"]),
+    ([], {"GPTOSS_MAX_NUM_SEQS": "8\n"}, ["GPTOSS_MAX_NUM_SEQS='8\\n': must be an integer from 1 to"]),
+    (["--gpu-memory-utilization", "\u0660.\u0669"], {}, ["must be a number above 0 and at most 1"]),
+    (["--swap-space", "\u0664"], {}, ["--swap-space='\u0664': must be a number"]),
+    (["--served-model-name", "a\nb"], {}, ["a line break or NUL; give the value on one line"]),
     # secrets
     ([], {"GPTOSS_API_KEY": ""}, ["GPTOSS_API_KEY=<hidden>: must be a non-empty key"]),
     (["--api-key", " "], {}, ["must be a non-empty key"]),

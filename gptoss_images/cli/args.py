@@ -55,7 +55,7 @@ def ca_bundle(text: str) -> Path:
 def base_image(text: str) -> str:
     """--base-image [SELECTOR=]IMAGE: SELECTOR is a family (cuda), a line (cu128) or both (cuda-cu128)."""
     selector, sep, image = text.partition("=")
-    if sep and not re.match(r"^[a-z][a-z0-9-]*$", selector):
+    if sep and not re.fullmatch(r"[a-z][a-z0-9-]*", selector):
         raise UserError(f"--base-image {text!r}: {selector!r} is no family or line; e.g. cuda=IMAGE, "
                         "cu128=IMAGE, cuda-current=IMAGE")
     if not re.match(schema.IMAGE_REFERENCE, image if sep else text):

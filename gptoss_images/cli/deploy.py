@@ -14,7 +14,7 @@ from gptoss_images.errors import UserError
 from gptoss_images.profiles import catalog
 from gptoss_images.render import deploy, outputs, tree
 
-NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
@@ -79,13 +79,13 @@ def _may_write(path: Path, repo: Path, force: bool) -> None:
 
 
 def _gpus(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 64:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 64:
         raise UserError(f"--gpus-per-pod {text!r}: a whole number from 1 to 64")
     return int(text)
 
 
 def _replicas(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 1000:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 1000:
         raise UserError(f"--replicas {text!r}: a whole number from 1 to 1000")
     return int(text)
 
@@ -98,7 +98,7 @@ def _namespace(text: str) -> str:
 
 
 def _tag(text: str) -> str:
-    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", text):
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", text):
         raise UserError(f"--tag {text!r}: an image tag (A-Z a-z 0-9 _ . -, at most 128)")
     return text
 

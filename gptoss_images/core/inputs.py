@@ -74,10 +74,9 @@ class Knob:
 
 def integer(low: int, high: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError(f"an integer from {low} to {high}") from None
+        if not re.fullmatch(r"-?[0-9]+", text):  # ASCII digits, no space, no '_', no line break: as written
+            raise ValueError(f"an integer from {low} to {high}")
+        value = int(text)
         if not low <= value <= high:
             raise ValueError(f"an integer from {low} to {high}")
         return value
@@ -85,10 +84,9 @@ def integer(low: int, high: int) -> Callable[[str], int]:
 
 
 def fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError("a number above 0 and at most 1, e.g. 0.9") from None
+    if not re.fullmatch(r"[0-9]*\.?[0-9]+", text):
+        raise ValueError("a number above 0 and at most 1, e.g. 0.9")
+    value = float(text)
     if not 0 < value <= 1:
         raise ValueError("a number above 0 and at most 1, e.g. 0.9")
     return value

@@ -191,7 +191,7 @@ def _tool_server(spec: str) -> str:
         return spec
     for server in spec.split(","):
         host, _, port = server.strip().rpartition(":")
-        if not host or not port.isdigit():
+        if not host or not (port.isascii() and port.isdigit()):
             raise BadInput(f"GPTOSS_TOOL_SERVER/--tool-server={spec!r}: must be 'demo' or "
                            "HOST:PORT[,HOST:PORT...] of MCP servers")
     return spec

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 RECORDS = Path(__file__).resolve().parents[2] / "vllm-api"
-HUMAN_INT = re.compile(r"^-?\d+(\.\d+)?[kKmMgGtT]?$")
+HUMAN_INT = re.compile(r"-?[0-9]+(\.[0-9]+)?[kKmMgGtT]?\Z")
 
 
 class Rejected(ValueError):
@@ -179,14 +179,18 @@ def parse(api: Api, argv: list[str], secret: set[str] = frozenset()) -> list[tup
 def check_value(spec: dict[str, Any], text: str, shown: str, hidden: bool = False) -> None:
     """One value of a flag, as typed on a command line."""
     kind, given = spec["value"], "the value" if hidden else repr(text)
+    if kind != "json" and any(c in text for c in "\r\n\0"):
+        raise Rejected(f"{shown}={given}: a line break or NUL; give the value on one line")
     if "choices" in spec and text not in spec["choices"]:
         raise Rejected(f"{shown}={given}: allowed: {', '.join(spec['choices'])}")
-    if kind == "int" and not re.fullmatch(r"-?\d+", text.strip()):
+    if kind == "int" and not re.fullmatch(r"-?[0-9]+", text.strip()):
         raise Rejected(f"{shown}={given}: must be an integer")
     if kind == "human-int" and not HUMAN_INT.match(text.strip()):
         raise Rejected(f"{shown}={given}: must be an integer such as 8192, or 8k / 32K")
     if kind == "float":
         try:
+            if not text.isascii() or "_" in text:
+                raise ValueError(text)
             number = float(text)
         except ValueError:
             raise Rejected(f"{shown}={given}: must be a number") from None
@@ -271,7 +275,7 @@ def _negations(api: Api) -> dict[str, str]:
 
 
 def _number(token: str) -> bool:
-    return bool(re.fullmatch(r"-\d+(\.\d+)?", token))
+    return bool(re.fullmatch(r"-[0-9]+(\.[0-9]+)?", token))
 
 
 def behaviour(version: str, records: Path = RECORDS) -> dict[str, bool]:

@@ -9,8 +9,8 @@ from gptoss_images.errors import UserError
 from gptoss_images.profiles import schema
 from gptoss_images.render import naming
 
-REPOSITORY = re.compile(rf"^{schema.REPOSITORY}$")
-TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+REPOSITORY = re.compile(rf"(?:{schema.REPOSITORY})\Z")
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from gptoss_images.core import files
 from gptoss_images.errors import Problem
 
-NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+NAME = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
 FILE_KEYS = ("extends", "abstract", "lines")
-LINE = re.compile(r"^[a-z][a-z0-9]*$")
+LINE = re.compile(r"[a-z][a-z0-9]*\Z")
 
 
 @dataclass(frozen=True)
