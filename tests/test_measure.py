@@ -10,6 +10,8 @@ import json
 import random
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -153,6 +155,48 @@ def test_eval_data_without_what_the_reference_reads_is_one_line(stub_server, tmp
     code, out, err = run_eval("--url", stub_server, "--data", str(tmp_path), "--eval",
                               "gpqa" if name.endswith(".csv") else "aime25", tmp_path=tmp_path)
     assert code == 2 and out == "" and len(err.splitlines()) == 1 and message in err, err
+
+
+class _Broken(BaseHTTPRequestHandler):
+    """A server that lists the model and then fails every question: 500, or an answer later than any timeout."""
+
+    def do_GET(self) -> None:
+        self._answer(200, {"data": [{"id": "openai/gpt-oss-20b"}]})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        if self.server.mode == "slow":  # type: ignore[attr-defined]
+            threading.Event().wait(3)  # not time.sleep: the test stubs it out
+        self._answer(500, {"error": "boom"})
+
+    def _answer(self, code: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            self.wfile.write(data)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.mark.parametrize("mode, reason", [("500", "HTTP 500"), ("slow", "no answer within 1 s (--request-timeout)")])
+def test_failed_requests_are_said_at_once_counted_by_kind_and_fail_the_run(tmp_path, monkeypatch, mode, reason):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Broken)
+    server.mode = mode  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(evals.time, "sleep", lambda _: None)  # the retries' back-off, not what is tested
+    try:
+        data = write_eval_data(tmp_path / "data", gpqa=2, aime=1)
+        code, out, err = run_eval("--url", f"http://127.0.0.1:{server.server_port}", "--data", str(data), "--eval",
+                                  "gpqa", "--limit", "2", "--request-timeout", "1", tmp_path=tmp_path)
+    finally:
+        server.shutdown()
+    assert code == 1
+    assert err.count(f"POST http://127.0.0.1:{server.server_port}/v1/responses: {reason}; retrying") == 1
+    assert f"2 requests failed ({reason} x 2)" in out
 
 
 def _bench_plan(profile: str, *argv: str):

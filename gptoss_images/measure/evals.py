@@ -19,12 +19,14 @@ import math
 import os
 import random
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +89,14 @@ class Outcome:
     tolerance: float | None
     passed: bool
     errors: int
+    failures: dict[str, int] = field(default_factory=dict)
+    """How the failed requests failed ('HTTP 500': 3)."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A request that got no usable answer after its retries, and why (the last try's reason)."""
+    reason: str
 
 
 def parser() -> common.Parser:
@@ -103,6 +113,9 @@ def parser() -> common.Parser:
                    help="the Responses API (the reference's default) or Chat Completions")
     p.add_argument("--max-tokens", type=_count, metavar="N",
                    help="output token cap (default: none, the server's context decides)")
+    p.add_argument("--request-timeout", type=_count, default=3600, metavar="S",
+                   help="seconds one answer may take before it is retried (default 3600: a 131,072-token answer "
+                        "at 40 tok/s)")
     p.add_argument("--data", metavar="DIR", help="the datasets' folder (default <cache>/evals)")
     p.add_argument("--result-dir", metavar="DIR", help="where results go (default <cache>/evals)")
     p.add_argument("--json", action="store_true", help="print the outcomes as JSON")
@@ -129,7 +142,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     except BadInput as exc:
         return common.fail(PROG, str(exc))
     key = common.api_key(environ)
-    ask = _sampler(ns.api, f"{url}/v1", served, ns.reasoning_effort, ns.max_tokens, key)
+    ask = _sampler(ns.api, f"{url}/v1", served, ns.reasoning_effort, ns.max_tokens, key, ns.request_timeout)
     outcomes = []
     for name, rows in datasets.items():
         started = time.monotonic()
@@ -210,12 +223,12 @@ def prompt(name: str, row: dict[str, Any]) -> tuple[str, str]:
     return GPQA_PROMPT.format(Question=row["Question"], **letters), "ABCD"[choices.index(row["Correct Answer"])]
 
 
-def run(name: str, rows: list[dict[str, Any]], ask: Callable[[str], str | None], threads: int) -> list[dict]:
+def run(name: str, rows: list[dict[str, Any]], ask: Callable[[str], str | Failure], threads: int) -> list[dict]:
     def one(row: dict[str, Any]) -> dict[str, Any]:
         text, right = prompt(name, row)
         answer = ask(text)
-        if answer is None:
-            return {"right": right, "extracted": None, "score": 0.0, "error": True}
+        if isinstance(answer, Failure):
+            return {"right": right, "extracted": None, "score": 0.0, "error": True, "failure": answer.reason}
         extracted = grading.extract_abcd(answer) if name == "gpqa" else grading.extract_boxed(answer)
         score = (1.0 if extracted == right else 0.0) if name == "gpqa" else grading.aime_score(answer, int(right))
         return {"right": right, "extracted": extracted, "score": score, "error": False, "response": answer[-2000:]}
@@ -229,11 +242,12 @@ def judge(name: str, size: str, effort: str, graded: list[dict]) -> Outcome:
     score = 100 * sum(g["score"] for g in graded) / samples
     recipe = RECIPE.get((size, effort), {}).get(name)
     errors = sum(g["error"] for g in graded)
+    failures = dict(Counter(g["failure"] for g in graded if g["error"]).most_common())
     if recipe is None:
-        return Outcome(name, size, effort, samples, score, None, None, errors == 0, errors)
+        return Outcome(name, size, effort, samples, score, None, None, errors == 0, errors, failures)
     tolerance = tolerance_points(recipe, samples)
     return Outcome(name, size, effort, samples, score, recipe, tolerance,
-                   errors == 0 and score >= recipe - tolerance, errors)
+                   errors == 0 and score >= recipe - tolerance, errors, failures)
 
 
 def tolerance_points(recipe: float, samples: int) -> float:
@@ -245,18 +259,30 @@ def tolerance_points(recipe: float, samples: int) -> float:
 def table(outcomes: list[Outcome]) -> str:
     rows = [("eval", "model", "effort", "samples", "score", "recipe", "tolerance", "result")]
     for o in outcomes:
-        result = "ok" if o.passed else (f"{o.errors} requests failed" if o.errors else "BELOW the recipe")
+        how = ", ".join(f"{reason} x {count}" for reason, count in o.failures.items())
+        result = "ok" if o.passed else (f"{o.errors} requests failed ({how})" if o.errors else "BELOW the recipe")
         rows.append((o.eval, f"gpt-oss-{o.model}", o.effort, str(o.samples), f"{o.score:.1f}",
                      "-" if o.recipe is None else f"{o.recipe:.1f}",
                      "-" if o.tolerance is None else f"-{o.tolerance:.1f}", result))
     return text.columns(rows)
 
 
-def _sampler(api: str, base: str, model: str, effort: str, max_tokens: int | None,
-             key: str | None) -> Callable[[str], str | None]:
-    """One question -> the answer's text; None once retries are spent. A 400 answers empty, as
-    the reference scores it."""
-    def ask(question: str) -> str | None:
+def _sampler(api: str, base: str, model: str, effort: str, max_tokens: int | None, key: str | None,
+             timeout: float) -> Callable[[str], str | Failure]:
+    """One question -> the answer's text, or the Failure of its last try once retries are spent. A 400 answers
+    empty, as the reference scores it. The first failure of each kind is said at once, not after the retries."""
+    endpoint = f"{base}/{'responses' if api == 'responses' else 'chat/completions'}"
+    said: set[str] = set()
+    lock = threading.Lock()
+
+    def failed(reason: str) -> Failure:
+        with lock:
+            if reason not in said:
+                said.add(reason)
+                print(f"{PROG}: POST {endpoint}: {reason}; retrying up to {TRIES} times", file=sys.stderr, flush=True)
+        return Failure(reason)
+
+    def ask(question: str) -> str | Failure:
         messages = [{"role": "user", "content": question}]
         if api == "responses":
             body: dict[str, Any] = {"model": model, "input": messages, "temperature": 1.0,
@@ -267,21 +293,25 @@ def _sampler(api: str, base: str, model: str, effort: str, max_tokens: int | Non
             body = {"model": model, "messages": messages, "temperature": 1.0, "reasoning_effort": effort}
             if max_tokens:
                 body["max_tokens"] = max_tokens
+        failure = Failure("no answer")
         for trial in range(TRIES):
             try:
-                reply = common.request(f"{base}/{'responses' if api == 'responses' else 'chat/completions'}",
-                                       body, key, timeout=24 * 3600)
+                reply = common.request(endpoint, body, key, timeout=timeout)
                 text = _output_text(reply) if api == "responses" else (
                     (reply.get("choices") or [{}])[0].get("message") or {}).get("content")
                 if text or api == "responses":
                     return text or ""
+                failure = failed("an answer without content")
             except urllib.error.HTTPError as exc:
                 if exc.code == 400:
                     return ""
-            except (urllib.error.URLError, OSError, ValueError):
-                pass
+                failure = failed(f"HTTP {exc.code}")
+            except TimeoutError:
+                failure = failed(f"no answer within {timeout:g} s (--request-timeout)")
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                failure = failed(str(getattr(exc, "reason", exc))[:120])
             time.sleep(min(2 ** trial, 30))
-        return None
+        return failure
     return ask
 
 
