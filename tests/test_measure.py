@@ -188,6 +188,7 @@ def test_failed_requests_are_said_at_once_counted_by_kind_and_fail_the_run(tmp_p
     server.mode = mode  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setattr(evals.time, "sleep", lambda _: None)  # the retries' back-off, not what is tested
+    monkeypatch.setattr(evals, "TRIES", 2)
     try:
         data = write_eval_data(tmp_path / "data", gpqa=2, aime=1)
         code, out, err = run_eval("--url", f"http://127.0.0.1:{server.server_port}", "--data", str(data), "--eval",
@@ -195,7 +196,7 @@ def test_failed_requests_are_said_at_once_counted_by_kind_and_fail_the_run(tmp_p
     finally:
         server.shutdown()
     assert code == 1
-    assert err.count(f"POST http://127.0.0.1:{server.server_port}/v1/responses: {reason}; retrying") == 1
+    assert err.count(f"POST http://127.0.0.1:{server.server_port}/v1/responses: {reason}; retrying up to 2") == 1
     assert f"2 requests failed ({reason} x 2)" in out
 
 

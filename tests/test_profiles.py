@@ -111,6 +111,12 @@ BAD = [
      "vLLM takes a number ≤ 1.0"),
     ("h100.yaml", "extends: cuda\nserve: {config: {tensor-parallel-size: 2}}\n",
      "serve.config.tensor-parallel-size: the launcher sets --tensor-parallel-size: give it through models"),
+    # What validate passes, the image starts: the launcher plans every model and scenario.
+    ("h100.yaml", "extends: cuda\noptions: {model: {description: m, default: a, choices: {a: {description: a}}}}\n",
+     "profiles/h100.yaml: options.model: --model is the launcher's own option; name the hardware option otherwise"),
+    ("h100.yaml", "extends: cuda\noptions: {speculative: {default: eagle3}}\n",
+     "options.speculative.default: 'eagle3' is for openai/gpt-oss-120b only, so every start of openai/gpt-oss-20b "
+     "would be refused"),
     # Text that reaches a Dockerfile.
     ("h100.yaml", "extends: cuda\ndescription: \"two\\nlines\"\n", "description: free text of 1 to 200 characters"),
     ("h100.yaml", "extends: cuda\nbase_image: nvidia/cuda:12.8 $(id)\n", "base_image: must be an image reference"),

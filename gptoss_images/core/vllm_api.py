@@ -13,6 +13,7 @@ only guesses at: abbreviated flags, a flag given twice.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import math
 import re
@@ -39,6 +40,17 @@ class Api:
 
     def takes_value(self, name: str) -> bool:
         return self.flags[name]["value"] != "none"
+
+    @functools.cached_property
+    def aliases(self) -> dict[str, str]:
+        """Every alias (`-tp`, `--max_num_seqs`) -> its flag, longest first."""
+        found = {alias: name for name, spec in self.flags.items() for alias in spec.get("aliases", [])}
+        return dict(sorted(found.items(), key=lambda item: -len(item[0])))
+
+    @functools.cached_property
+    def negations(self) -> dict[str, str]:
+        """Every negated spelling (`--no-enable-prefix-caching`) -> its flag."""
+        return {spelling: name for name, spec in self.flags.items() for spelling in spec.get("negations", [])}
 
 
 def load(version: str, records: Path = RECORDS) -> Api | None:
@@ -79,9 +91,9 @@ def similar_env(api: Api, name: str) -> str | None:
 def resolve(api: Api, token: str) -> tuple[str, bool, str | None, str | None]:
     """A flag as typed (`--max_num_seqs`, `-tp`, `-O3`, `--no-enable-prefix-caching`, `-O.level`) ->
     its record name, whether negated, a dotted config key path and a value attached to a short alias."""
-    aliases = _aliases(api)
+    aliases = api.aliases
     if not token.startswith("--"):
-        for alias, name in sorted(aliases.items(), key=lambda item: -len(item[0])):
+        for alias, name in aliases.items():
             if alias.startswith("--") or not token.startswith(alias):
                 continue
             rest = token[len(alias):]
@@ -94,7 +106,7 @@ def resolve(api: Api, token: str) -> tuple[str, bool, str | None, str | None]:
         raise Rejected(f"{token}: unknown flag for vLLM {api.version}")
     body, _, keypath = token[2:].partition(".")
     body = body.replace("_", "-")
-    negated = _negations(api).get(f"--{body}")
+    negated = api.negations.get(f"--{body}")
     if negated:
         return negated, True, None, None
     body = aliases.get(f"--{body}", body)
@@ -264,14 +276,6 @@ def _check_keys(spec: dict[str, Any], path: list[str], shown: str) -> None:
         if part not in keys:
             raise Rejected(f"{shown}: unknown key {part!r}; allowed: {', '.join(keys)}")
         current = keys[part]
-
-
-def _aliases(api: Api) -> dict[str, str]:
-    return {alias: name for name, spec in api.flags.items() for alias in spec.get("aliases", [])}
-
-
-def _negations(api: Api) -> dict[str, str]:
-    return {spelling: name for name, spec in api.flags.items() for spelling in spec.get("negations", [])}
 
 
 def _number(token: str) -> bool:

@@ -159,7 +159,15 @@ def resolve(argv: list[str], environ: Mapping[str, str], machine: checks.Machine
     if api is None:
         raise BadInput(f"no record of what vLLM {profile['stack']['vllm']} accepts in {vllm_api.RECORDS}: "
                        "the image is incomplete; rebuild it")
-    parser = make_parser(profile)
+    return resolve_profile(profile, api, argv, environ, machine, extend)
+
+
+def resolve_profile(profile: dict[str, Any], api: vllm_api.Api, argv: list[str], environ: Mapping[str, str],
+                    machine: checks.Machine, extend: Callable[[argparse.ArgumentParser], None] | None = None,
+                    parser: argparse.ArgumentParser | None = None) -> Resolved:
+    """`resolve` for a profile already read (validation starts every profile this way before it is rendered,
+    with the profile's `parser` made once)."""
+    parser = parser or make_parser(profile)
     if extend:
         extend(parser)
     ns, words = parser.parse_known_args(argv)
