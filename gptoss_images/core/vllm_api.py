@@ -29,6 +29,11 @@ class Rejected(ValueError):
     """vLLM would refuse this: one line naming the flag and what it takes."""
 
 
+UNREAD = {"config": "a YAML file of settings that vLLM reads after every check here, so none of them would be "
+                     "checked; give each as a flag (vLLM reads 'key: value' as --key value) or a GPTOSS_* variable"}
+"""Flags that would carry settings past the rules, and what to give instead."""
+
+
 @dataclass(frozen=True)
 class Api:
     version: str
@@ -159,6 +164,8 @@ def parse(api: Api, argv: list[str], secret: set[str] = frozenset()) -> list[tup
         if attached is not None:
             eq, inline = "=", attached
         spec = api.spec(name)
+        if name in UNREAD:
+            raise Rejected(f"--{name}: {UNREAD[name]}")
         shown = f"--{name}" + (f".{keypath}" if keypath else "")
         key = f"{name}.{keypath}" if keypath else name
         if key in seen or (keypath is None and any(k.startswith(name + ".") for k in seen)):
