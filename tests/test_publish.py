@@ -4,6 +4,7 @@ move only for green profiles, and `make nightly` runs the workflow's commands he
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import docker
@@ -29,6 +30,8 @@ def test_push_verifies_digests_and_a_sibling_sends_only_its_own_layers(client, h
     pushed = [line for line in result.stderr.splitlines() if line.startswith("pushed ")]
     assert [p.split()[1].rsplit(":", 1)[1] for p in pushed][-1] == "gptoss-h100"  # floating tag last
     immutable = pushed[0].split()[1]
+    sent = re.findall(rf"pushing {re.escape(immutable)}: layer \w+ sent \(([0-9.]+) MB, [0-9.]+ MB/s\)", result.stderr)
+    assert len(sent) >= 3 and max(map(float, sent)) > 100  # each layer said as it lands, with its size and rate
     document = artifacts.pull_sbom(immutable)  # read back from the registry, beside the image
     assert f"SBOM beside it: {immutable}.sbom (" in result.stderr
     listed = sbom.packages(document)

@@ -63,8 +63,9 @@ def push(client: docker.DockerClient, image_id: str, refs: list[str], quiet: boo
 
 
 def _push_one(client: docker.DockerClient, ref: str, repo: str, tag: str, quiet: bool) -> str:
-    """Push one tag; its digest, read back from the registry."""
+    """Push one tag, saying each layer's size and rate as it lands; its digest, read back from the registry."""
     started, digest, layers = time.monotonic(), None, {"pushed": 0, "exists": 0}
+    progress = _Progress(ref, quiet)
     try:
         for chunk in client.api.push(repo, tag, stream=True, decode=True):
             if "error" in chunk:
@@ -74,6 +75,7 @@ def _push_one(client: docker.DockerClient, ref: str, repo: str, tag: str, quiet:
                 layers["pushed"] += 1
             elif status == "Layer already exists":
                 layers["exists"] += 1
+            progress.update(chunk.get("id", ""), status, chunk.get("progressDetail") or {})
             digest = (chunk.get("aux") or {}).get("Digest", digest)
     except docker.errors.APIError as exc:
         raise PushFailed(f"push of {ref} failed: {exc.explanation or exc}") from None
@@ -84,8 +86,39 @@ def _push_one(client: docker.DockerClient, ref: str, repo: str, tag: str, quiet:
         raise PushFailed(f"push of {ref}: the registry has {remote}, the engine pushed {digest}")
     if not quiet:
         print(f"pushed {ref} {digest} ({layers['pushed']} layers sent, {layers['exists']} already "
-              f"there, {time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
+              f"there, {progress.sent / 1e9:.2f} GB in {time.monotonic() - started:.1f} s)", file=sys.stderr,
+              flush=True)
     return digest
+
+
+class _Progress:
+    """What the engine's push stream says, in lines a person reads: each layer sent (size, rate) when it
+    lands, and the bytes so far every EVERY_S seconds while a large one goes."""
+
+    EVERY_S = 15.0
+
+    def __init__(self, ref: str, quiet: bool) -> None:
+        self.ref, self.quiet = ref, quiet
+        self.layers: dict[str, tuple[float, int]] = {}  # id -> (first seen, bytes sent)
+        self.said = time.monotonic()
+
+    @property
+    def sent(self) -> int:
+        return sum(done for _, done in self.layers.values())
+
+    def update(self, layer: str, status: str, detail: dict) -> None:
+        now = time.monotonic()
+        if status == "Pushing" and layer:
+            first, _ = self.layers.get(layer, (now, 0))
+            self.layers[layer] = (first, int(detail.get("current") or 0))
+            if not self.quiet and now - self.said >= self.EVERY_S:
+                self.said = now
+                print(f"pushing {self.ref}: {self.sent / 1e9:.2f} GB sent", file=sys.stderr, flush=True)
+        elif status == "Pushed" and layer in self.layers and not self.quiet:
+            first, done = self.layers[layer]
+            seconds = max(now - first, 1e-3)
+            print(f"pushing {self.ref}: layer {layer} sent ({done / 1e6:.1f} MB, {done / 1e6 / seconds:.1f} MB/s)",
+                  file=sys.stderr, flush=True)
 
 
 def promote(immutable: str, floating: str) -> str:
