@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
 import sys
+
+import pytest
 
 from tests.conftest import REPO
 
@@ -76,3 +80,20 @@ def test_every_module_says_its_one_job_first():
 def test_stages_are_subpackages():
     assert sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__") == sorted(STAGES)
     assert {p.name for p in PACKAGE.glob("*.py")} == {"__init__.py", "errors.py"}
+
+
+@pytest.mark.network
+def test_pip_install_gives_a_working_build_py(tmp_path):
+    """Every runtime import is declared: `pip install .` into a fresh environment, no dev extras, then
+    build.py's offline commands from the checkout under that environment's Python (PYTHONPATH unset)."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    installed = subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(REPO)],
+                               capture_output=True, text=True, timeout=600)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    for command in (["list"], ["validate"], ["render", "--check"]):
+        done = subprocess.run([python, str(REPO / "build.py"), *command], capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path, env=environ)
+        assert done.returncode == 0, (command, done.stderr[-2000:])

@@ -185,7 +185,8 @@ def _blame(problem: Problem, origin: Origin, leaf: str) -> Problem:
 
 
 def _display(path: Path) -> str:
+    """The checkout's files by their path in it (rendered files are the same from any working folder)."""
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
+        return str(path.resolve().relative_to(REPO))
     except ValueError:
         return str(path)
