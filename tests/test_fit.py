@@ -18,7 +18,8 @@ from tests.conftest import REPO
 
 FIXTURES = REPO / "tests/fixtures/gpus"
 MACHINES = {
-    "1 x H100": ("nvidia", "nvidia-smi-h100.csv"), "1 x H200": ("nvidia", "nvidia-smi-h200.csv"),
+    "1 x H100": ("nvidia", "nvidia-smi-h100.csv"), "2 x H100": ("nvidia", "nvidia-smi-2xh100.csv"),
+    "1 x H200": ("nvidia", "nvidia-smi-h200.csv"),
     "2 x H200": ("nvidia", "nvidia-smi-2xh200.csv"), "4 x A100": ("nvidia", "nvidia-smi-a100.csv"),
     "8 x H200": ("nvidia", "nvidia-smi-8xh200.csv"), "8 x B200": ("nvidia", "nvidia-smi-b200.csv"),
     "8 x MI300X": ("amd", "amd-smi-8xmi300x.json"), "8 x MI355X": ("amd", "amd-smi-8xmi355x-gpu_data.json"),
@@ -27,6 +28,7 @@ VENDOR_IMAGES = {"nvidia": ["cuda", "cuda-cu128"], "amd": ["rocm", "rocm-preview
 """docker/family/<image>/: the vendor images, the current line first."""
 PLANS = {  # machine: scenario -> (model, TP, DP)
     "1 x H100": {s: ("openai/gpt-oss-20b", 1, 1) for s in ("default", "max-throughput", "min-latency", "balanced")},
+    "2 x H100": {"default": ("openai/gpt-oss-120b", 2, 1)},
     "1 x H200": {s: ("openai/gpt-oss-120b", 1, 1) for s in ("default", "max-throughput", "min-latency", "balanced")},
     "2 x H200": {"default": ("openai/gpt-oss-120b", 2, 1), "max-throughput": ("openai/gpt-oss-120b", 1, 2)},
     "8 x H200": {"default": ("openai/gpt-oss-120b", 2, 4), "max-throughput": ("openai/gpt-oss-120b", 1, 8),
@@ -76,6 +78,23 @@ def test_every_gpu_serves_the_weights_fit_and_the_command_parses(machine, capsys
         assert ("--data-parallel-size" in plan["argv"]) == (layout.dp > 1)
         if scenario in PLANS.get(machine, {}):
             assert (layout.model, layout.tp, layout.dp) == PLANS[machine][scenario], (machine, scenario)
+
+
+def test_the_readme_shows_the_plan_of_every_recorded_machine():
+    """The README's plan table is what the planner makes of each machine, row for row, in MACHINES' order."""
+    scenarios = ["default", "max-throughput", "min-latency", "balanced"]
+    rows = []
+    for machine in MACHINES:
+        profile, found = _profile(machine), _found(machine)
+        cells = []
+        for scenario in scenarios:
+            layout = fit.plan(profile, scenario, found)
+            cells.append(f"{layout.model.split('/')[-1]} TP {layout.tp} × DP {layout.dp}")
+        rows.append(f"| {machine} | {profile['name']} | " + " | ".join(cells) + " |")
+    readme = (REPO / "README.md").read_text()
+    header = "| machine | profile | " + " | ".join(scenarios) + " |"
+    shown = readme[readme.index(header):].split("\n\n", 1)[0].splitlines()[2:]
+    assert shown == rows
 
 
 def test_what_the_user_sets_wins_and_is_checked_against_the_machine_in_one_line(capsys, tmp_path):
