@@ -40,16 +40,15 @@ def push(client: docker.DockerClient, image_id: str, refs: list[str], quiet: boo
     digests: dict[str, str] = {}
     image = client.images.get(image_id)
     for number, ref in enumerate(refs):
-        if number < immutable:
-            held = _config_digest(ref)
-            if held == image.id:
-                digests[ref] = registry_digest(ref)
-                if not quiet:
-                    print(f"{ref} holds this image already ({digests[ref]}): kept", file=sys.stderr, flush=True)
-                continue
-            if held is not None:
-                raise PushFailed(f"{ref} is immutable and holds another image ({registry_digest(ref)}, config "
-                                 f"{held}); this one is {image.id}: build under a new revision, never move it")
+        if number < immutable and (held := _held(ref)) is not None:
+            config, digest = held
+            if config != image.id:
+                raise PushFailed(f"{ref} is immutable and holds another image ({digest}, config {config}); "
+                                 f"this one is {image.id}: build under a new revision, never move it")
+            digests[ref] = digest
+            if not quiet:
+                print(f"{ref} holds this image already ({digest}): kept", file=sys.stderr, flush=True)
+            continue
         repo, tag = tags.split(ref)
         fresh = ref not in image.tags
         image.tag(repo, tag)
@@ -145,13 +144,11 @@ def registry_digest(ref: str) -> str:
     return _manifest(ref)[2]
 
 
-def _config_digest(ref: str) -> str | None:
-    """The image id (config digest) `ref` holds in the registry; None if the tag is not there. Read before a push:
-    its errors say so."""
-    remote, container = artifacts.remote(ref)
+def _held(ref: str) -> tuple[str, str] | None:
+    """What `ref` holds in the registry, read once before a push (its errors say so): the image id (config digest;
+    '' for an index or another kind of manifest) and the manifest digest; None if the tag is not there."""
     try:
-        response = remote.do_request(f"{remote.prefix}://{container.manifest_url()}", "GET",
-                                     headers={"Accept": ", ".join(MANIFEST_TYPES)})
+        response = _get_manifest(ref)
     except requests.RequestException as exc:
         raise PushFailed(f"push of {ref}: cannot reach the registry ({_reason(exc)})") from None
     if response.status_code == 404:
@@ -160,24 +157,34 @@ def _config_digest(ref: str) -> str | None:
         raise PushFailed(f"push of {ref}: cannot read the tag from the registry (it answered "
                          f"{response.status_code})")
     try:
-        return response.json()["config"]["digest"]
+        config = response.json()["config"]["digest"]
     except (ValueError, KeyError, TypeError):
-        return ""  # an index or another kind of manifest: not this image
+        config = ""
+    return config, _digest(response)
 
 
 def _manifest(ref: str) -> tuple[bytes, str, str]:
     """The registry's manifest of `ref`: its bytes, media type and digest."""
-    remote, container = artifacts.remote(ref)
     try:
-        response = remote.do_request(f"{remote.prefix}://{container.manifest_url()}", "GET",
-                                     headers={"Accept": ", ".join(MANIFEST_TYPES)})
+        response = _get_manifest(ref)
     except requests.RequestException as exc:
         raise PushFailed(f"cannot read {ref} back from the registry: {_reason(exc)}") from None
     if response.status_code != 200:
         raise PushFailed(f"cannot read {ref} back from the registry: it answered {response.status_code}")
-    data = response.content
-    digest = response.headers.get("Docker-Content-Digest") or f"sha256:{hashlib.sha256(data).hexdigest()}"
-    return data, response.headers.get("Content-Type", MANIFEST_TYPES[-1]).split(";")[0], digest
+    return response.content, response.headers.get("Content-Type", MANIFEST_TYPES[-1]).split(";")[0], \
+        _digest(response)
+
+
+def _get_manifest(ref: str) -> requests.Response:
+    """GET `ref`'s manifest, in any of the kinds an image tag holds."""
+    remote, container = artifacts.remote(ref)
+    return remote.do_request(f"{remote.prefix}://{container.manifest_url()}", "GET",
+                             headers={"Accept": ", ".join(MANIFEST_TYPES)})
+
+
+def _digest(response: requests.Response) -> str:
+    """A manifest's digest: the registry's header, else the hash of its bytes."""
+    return response.headers.get("Docker-Content-Digest") or f"sha256:{hashlib.sha256(response.content).hexdigest()}"
 
 
 def _reason(exc: requests.RequestException) -> str:
