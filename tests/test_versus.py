@@ -142,6 +142,14 @@ def test_vllms_defaults_carry_no_setting_and_no_variable_of_the_profile():
     assert "--compilation-config" in tuned.argv and defaults.port == tuned.port == 9001
 
 
+def test_vllms_defaults_keep_the_memory_share_the_model_needs_to_start():
+    defaults, tuned = _planned(["--scenario", "max-throughput", "--model", "openai/gpt-oss-120b",
+                                "--against-defaults"], CARRIED)  # the h200 rule: 120b at TP 1 takes 0.85
+    assert defaults.label == "vLLM defaults --gpu-memory-utilization 0.85"
+    assert defaults.argv[-2:] == tuned.argv[tuned.argv.index("--gpu-memory-utilization"):][:2] == [
+        "--gpu-memory-utilization", "0.85"]
+
+
 def test_a_variant_that_changes_nothing_starts_no_second_server():
     settings = _planned(["--scenario", "max-throughput", "--variant", "max-throughput: --stream-interval 20",
                          "--variant", "max-throughput: --stream-interval 1"], CARRIED)
@@ -187,7 +195,7 @@ open(os.path.join(value("--result-dir"), value("--result-filename")), "w").write
 """
 
 
-def test_a_run_serves_each_setting_measures_each_load_it_holds_and_reports_ratios(tmp_path, capsys):
+def test_a_run_measures_each_scenario_at_its_load_the_defaults_at_every_load_and_reports_ratios(tmp_path, capsys):
     """Against stand-ins of vLLM's server and bench client, with the synthetic model already in the cache."""
     bin_dir, cache = tmp_path / "bin", tmp_path / "cache"
     bin_dir.mkdir()
@@ -207,8 +215,7 @@ def test_a_run_serves_each_setting_measures_each_load_it_holds_and_reports_ratio
     report = json.loads(out)
     assert [(r["settings"], r["load"], r["num_prompts"]) for r in report["rows"]] == [
         ("vLLM defaults", "max-throughput", 1024), ("vLLM defaults", "min-latency", 16),
-        ("h200 max-throughput", "max-throughput", 1024), ("h200 max-throughput", "min-latency", 16),
-        ("h200 min-latency", "min-latency", 16)]
+        ("h200 max-throughput", "max-throughput", 1024), ("h200 min-latency", "min-latency", 16)]
     assert [(v["settings"], v["verdict"]) for v in report["verdicts"]] == [("h200 max-throughput", "same"),
                                                                           ("h200 min-latency", "same")]
     assert "(reused)" in err and "[3/3] h200 min-latency: vllm serve " in err and "warm" not in err

@@ -6,9 +6,9 @@ seeded random values; kept in the cache and reused), serves it with the command
 and runs the recipe's benchmark at each scenario's load: random prompts of 1024 tokens,
 1024 tokens out with --ignore-eos, the scenario's concurrency. With --against-defaults
 it also serves vLLM's defaults at the same TP and measures them at every load, in the
-same run: each row then has its ratio to the defaults. A server is measured at every
-chosen load it holds (a load no larger than its max-num-seqs), so a few extra rows cost
-minutes, not a restart.
+same run: each row then has its ratio to the defaults. A scenario's server (and each
+variant of it) is measured at that scenario's load; the defaults' server at every chosen
+load it holds (a load no larger than its max-num-seqs), each after one unmeasured wave.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from gptoss_images.measure.server import Vllm
 
 PROG = "gptoss-bench --synthetic"
 DEFAULTS = "vLLM defaults"
+SHARE = "gpu-memory-utilization"
 WAVES = 3
 """Prompts per load, in waves of its concurrency: 1,536 at 512, the recipe's run."""
 WARM_UP_TOKENS = 16
@@ -248,13 +249,15 @@ def _setting(label: str, scenario: str, resolved: launcher.Resolved, environ: Ma
 
 def _defaults(resolved: launcher.Resolved, environ: Mapping[str, str], named: bool = False) -> Setting:
     """vLLM's defaults at the plan's TP and DP (the same GPUs): no profile setting, no profile variable; where to
-    listen kept. `named`: the label says its layout (a run with several)."""
+    listen kept, and the plan's memory share, which decides whether the model starts at all (120b at TP 1 on an
+    H200 runs out of memory at vLLM's 0.92), so the ratio is that of the other settings. `named`: the label says
+    its layout (a run with several)."""
     plan, profile = resolved.plan, resolved.profile
     argv = ["vllm", "serve", "MODEL", "--tensor-parallel-size", str(plan.tp)]
     if plan.dp > 1:
         argv += ["--data-parallel-size", str(plan.dp)]
     argv += ["--served-model-name", plan.model]
-    for key in ("host", "port"):
+    for key in ("host", "port", SHARE):
         if key in plan.settings:
             argv += [f"--{key}", str(plan.settings[key])]
     tuned = set(profile["env"]) | {var for option in profile["options"].values()
@@ -264,6 +267,8 @@ def _defaults(resolved: launcher.Resolved, environ: Mapping[str, str], named: bo
     env = {k: v for k, v in environ.items() if k not in tuned} | sets
     slots = bench.concurrency(profile, _Bare(plan.tp, plan.dp))
     label = f"{DEFAULTS}, TP {plan.tp} x DP {plan.dp}" if named else DEFAULTS
+    if SHARE in plan.settings:
+        label += f" --{SHARE} {plan.settings[SHARE]}"
     return Setting(label, None, argv, env, slots, int(plan.settings.get("port", runtime.PORT)), (plan.tp, plan.dp),
                    sets)
 
@@ -289,7 +294,7 @@ class Run:
         self.started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     def serve(self, setting: Setting, counter: str, key: str | None) -> None:
-        """Start one server, measure it at every load it holds, stop it."""
+        """Start one server, measure it at its scenario's load (the defaults: every load they hold), stop it."""
         argv = [str(self.model_dir) if word == "MODEL" else word for word in setting.argv]
         setting.argv = argv
         slug = _slug(setting.label)
@@ -314,7 +319,8 @@ class Run:
             print(f"gptoss-bench: {counter} started: {startup.describe(setting.startup)}", file=sys.stderr,
                   flush=True)
             for load in self.loads:
-                if load.concurrency <= setting.slots and load.layout == setting.layout:
+                if load.layout == setting.layout and (
+                        load.scenario == setting.scenario if setting.scenario else load.concurrency <= setting.slots):
                     self._measure(setting, load, slug, key)
 
     def _measure(self, setting: Setting, load: Load, slug: str, key: str | None) -> None:
