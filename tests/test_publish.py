@@ -9,6 +9,8 @@ import subprocess
 
 import docker
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from gptoss_images.image import build, sbom
 from gptoss_images.publish import artifacts
@@ -23,13 +25,23 @@ INSTALLED = ("import importlib.metadata as m, json, re; print(json.dumps({re.sub
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("remove_test_tags")]
 
 
-def test_push_verifies_digests_and_a_sibling_sends_only_its_own_layers(client, h100, h200, registry):
+def test_push_verifies_digests_and_a_sibling_sends_only_its_own_layers(client, h100, h200, registry, tmp_path,
+                                                                       monkeypatch):
     target = f"{registry}/gptoss"
+    private = ed25519.Ed25519PrivateKey.generate()
+    monkeypatch.setenv("GPTOSS_SIGNING_KEY", private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode())
+    (tmp_path / "signing.pub").write_bytes(private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     result = run_build("push", "h100", "--registry", target, "--repo", REPO_NAME, timeout=BUILD_TIMEOUT_S)
     assert result.returncode == 0, result.stderr[-2000:]
     pushed = [line for line in result.stderr.splitlines() if line.startswith("pushed ")]
     assert [p.split()[1].rsplit(":", 1)[1] for p in pushed][-1] == "gptoss-h100"  # floating tag last
     immutable = pushed[0].split()[1]
+    verified = run_build("verify", f"{target}:gptoss-h100", "--key", str(tmp_path / "signing.pub"))
+    assert verified.returncode == 0 and verified.stdout.count("PASS") == 6, verified.stdout + verified.stderr
+    assert "provenance beside it: " in result.stderr and "(signed by key " in result.stderr
+    assert "BEGIN PRIVATE KEY" not in result.stderr + result.stdout
     sent = re.findall(rf"pushing {re.escape(immutable)}: layer \w+ sent \(([0-9.]+) MB, [0-9.]+ MB/s\)", result.stderr)
     assert len(sent) >= 3 and max(map(float, sent)) > 100  # each layer said as it lands, with its size and rate
     document = artifacts.pull_sbom(immutable)  # read back from the registry, beside the image
@@ -126,6 +138,12 @@ def test_promote_moves_only_green_profiles(client, h200, registry, tmp_path):
     results.write(tmp_path, results.ImageResult("a100", True, immutable, f"{repo}:gptoss-a100-rc"))
     results.write(tmp_path, results.GpuResult("a100", "failed", "--check failed: FAIL gpu"))
     results.write(tmp_path, results.ImageResult("mi300x", False, error="[mi300x] smoke test failed: vocab"))
+    (tmp_path / "other.pub").write_bytes(ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    keyed = run_build("promote", "--results", str(tmp_path), "--registry", repo, "--key", str(tmp_path / "other.pub"))
+    assert "h200     not published: not verified: signature: the attestation is not signed by key " in keyed.stdout
+    with pytest.raises(docker.errors.APIError):  # pushed unsigned: the floating tag did not move
+        client.images.get_registry_data(floating)
     result = run_build("promote", "--results", str(tmp_path), "--registry", repo)
     assert result.returncode == 1
     assert "h200     published" in result.stdout

@@ -68,6 +68,20 @@ def repository(text: str) -> str:
     return tags.check_repository(text)
 
 
+def image_reference(text: str) -> str:
+    """verify's REF: REPO:TAG or REPO@sha256:<64 hex digits>."""
+    repo, at, digest = text.partition("@")
+    if at:
+        if re.fullmatch(r"sha256:[0-9a-f]{64}", digest) and tags.REPOSITORY.match(repo):
+            return text
+    else:
+        repo, tag = tags.split(text)
+        if repo != text and tags.REPOSITORY.match(repo) and tags.TAG.match(tag):
+            return text
+    raise UserError(f"REF {text!r}: expected HOST/REPO:TAG or HOST/REPO@sha256:<64 hex digits>, e.g. "
+                    "ghcr.io/acme/gptoss-images:gptoss-h100")
+
+
 def release(text: str) -> str:
     """A vLLM release: a PEP 440 version such as 0.13.0 (nothing else reaches a path or an installer)."""
     if not re.match(schema.VERSION, text):

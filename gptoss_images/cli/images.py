@@ -1,4 +1,4 @@
-"""build.py's image commands: build, test, push, release, gpu-test, promote, summary."""
+"""build.py's image commands: build, test, push, release, verify, gpu-test, promote, summary."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from gptoss_images.image import engine, pipeline
 from gptoss_images.image.pipeline import Outcome
 from gptoss_images.image.selection import Options, Selection, Target
 from gptoss_images.profiles import catalog
-from gptoss_images.publish import gates, gpu_test, release, results, runners
+from gptoss_images.publish import gates, gpu_test, provenance, release, results, runners, signing
 from gptoss_images.render import naming
 
 Add = Callable[..., argparse.ArgumentParser]
@@ -68,8 +68,9 @@ def cmd_push(args: argparse.Namespace) -> int:
     targets = chosen.targets(args.profiles)
     if args.dry_run:
         return _dry_run(args, chosen, targets)
+    key = signing.signer(args.signing_key)
     client = engine.connect()
-    return _run_each(targets, lambda t: release.push_outcome(client, t, args.repo, args.registry, args.quiet))
+    return _run_each(targets, lambda t: release.push_outcome(client, t, args.repo, args.registry, args.quiet, key))
 
 
 def cmd_release(args: argparse.Namespace) -> int:
@@ -78,9 +79,24 @@ def cmd_release(args: argparse.Namespace) -> int:
     targets = chosen.targets(args.profiles)
     if args.dry_run:
         return _dry_run(args, chosen, targets)
+    key = signing.signer(args.signing_key) if args.registry else None
     client = engine.connect()
     return _run_each(targets, lambda t: release.release_outcome(
-        client, chosen, t, _options(args), args.repo, args.registry, args.hold_floating, args.quiet, args.results))
+        client, chosen, t, _options(args), args.repo, args.registry, args.hold_floating, args.quiet, args.results,
+        key))
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """The image's provenance beside it in the registry: signature, subject, tag, SBOM."""
+    key = signing.public_key(args.key)
+    if key is None:
+        raise UserError(f"verify: no public key: give --key PUBLIC.pem or {signing.VERIFY_VARIABLE} (the PEM text)")
+    checks = provenance.verify(args.ref, key)
+    for check in checks:
+        print(check)
+    verified = len(checks) == len(provenance.CHECKS) and all(check.ok for check in checks)
+    print(f"{args.ref}: {'verified' if verified else 'NOT verified'}")
+    return 0 if verified else 1
 
 
 def cmd_gpu_test(args: argparse.Namespace) -> int:
@@ -129,8 +145,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
     chosen = _selection(args)
     for name in args.accept_settings:
         chosen.profile(name)  # an unknown one is refused in one line
+    key = signing.public_key(args.key)
     published = release.promote_all(engine.connect(), args.results, args.registry, args.allow_no_gpu_check,
-                                    args.max_throughput_drop, chosen.lines(), set(args.accept_settings))
+                                    args.max_throughput_drop, chosen.lines(), set(args.accept_settings), key)
     for p in published:
         print(f"{p.profile:8} {'published' if p.ok else 'not published'}{': ' + p.detail if p.detail else ''}")
     return 0 if published and all(p.ok for p in published) else 1
@@ -169,7 +186,12 @@ EXAMPLES = {
               "python build.py build h100 --dry-run"],
     "test": ["python build.py test h100", "python build.py test h100 --repo my/gptoss"],
     "push": ["python build.py push h100 --registry localhost:5000/gptoss-images",
+             "python build.py push h100 --registry ghcr.io/acme/gptoss-images --signing-key signing.pem",
              "python build.py push h100 h200 --registry ghcr.io/acme/gptoss-images --dry-run"],
+    "verify": ["python build.py verify ghcr.io/acme/gptoss-images:gptoss-h100 --key signing.pub",
+               "GPTOSS_VERIFY_KEY=\"$(cat signing.pub)\" python build.py verify REGISTRY/REPO@sha256:...",
+               "openssl genpkey -algorithm ed25519 -out signing.pem && openssl pkey -in signing.pem -pubout -out "
+               "signing.pub   (a key pair)"],
     "release": ["python build.py release h100 --registry ghcr.io/acme/gptoss-images",
                 "python build.py release --registry ghcr.io/acme/gptoss-images --hold-floating --results results",
                 "python build.py release h100 --dry-run"],
@@ -244,8 +266,18 @@ def add_commands(add: Add) -> None:
             p.add_argument("--stack-registry", metavar="HOST/REPO", type=cli_args.repository,
                            help="pull the stack image from HOST/REPO-stack:<name>-<hash> if it is there, "
                                 "instead of building it (the nightly's image jobs)")
+        if name in ("push", "release"):
+            p.add_argument("--signing-key", metavar="PEM",
+                           help="sign each image's provenance with this private key (Ed25519, ECDSA or RSA; "
+                                f"default ${signing.SIGNING_VARIABLE}, the PEM text; never printed)")
         if name in ("build", "release", "push"):
             p.add_argument("--dry-run", action="store_true", help="print what would be done, do nothing")
+    p = add("verify", cmd_verify, "check a pushed image's signed provenance: the digest its tag resolves to, the "
+                                  "signature, the subject, the tag and the SBOM beside it", *EXAMPLES["verify"])
+    p.add_argument("ref", metavar="REF", type=cli_args.image_reference,
+                   help="HOST/REPO:TAG or HOST/REPO@sha256:DIGEST of a pushed image")
+    p.add_argument("--key", metavar="PEM", help=f"the signer's public key (default ${signing.VERIFY_VARIABLE}, "
+                                               "the PEM text)")
     p = add("stacks", cmd_stacks, "build each stack image once (or pull it from --registry) and push it there",
             *EXAMPLES["stacks"])
     p.add_argument("stacks", nargs="*", metavar="STACK|PROFILE",
@@ -305,6 +337,8 @@ def add_commands(add: Add) -> None:
     p.add_argument("--accept-settings", type=_names, default=[], metavar="PROFILE[,PROFILE...]",
                    help="a person accepts that these profiles' settings measured worse than the new vLLM's "
                         "defaults: their line is published anyway")
+    p.add_argument("--key", metavar="PEM", help="verify each image's provenance against this public key before "
+                                               f"moving its tag (default ${signing.VERIFY_VARIABLE})")
     p.add_argument("--max-throughput-drop", type=_fraction, default=gates.MAX_THROUGHPUT_DROP, metavar="F",
                    help="refuse an image whose output tok/s per GPU fell more than F from the last published "
                         f"one (default {gates.MAX_THROUGHPUT_DROP})")

@@ -1,6 +1,7 @@
-"""What is kept beside an image in the registry, as OCI artifacts: its SBOM and what it measured.
+"""What is kept beside an image in the registry, as OCI artifacts: its SBOM, provenance and what it measured.
 
 `<repo>:<immutable tag>.sbom` holds the image's SPDX SBOM (the file baked into it);
+`<repo>:sha256-<hex>.att` the signed provenance of the image of that digest (its subject);
 `<repo>:<floating tag>.measured` holds the bench summary and eval outcomes of the night that
 published the floating tag, which the next night's promote reads back to compare.
 """
@@ -14,6 +15,7 @@ from typing import Any
 
 import oras.client
 import oras.container
+import oras.oci
 import oras.provider
 import requests
 
@@ -21,6 +23,8 @@ from gptoss_images.errors import UserError
 from gptoss_images.image import sbom, tags
 
 MEASURED_TYPE = "application/vnd.gptoss.measured.v1+json"
+ATTESTATION_TYPE = "application/vnd.dsse.envelope.v1+json"
+ATTESTATION_FILE = "provenance.intoto.json"
 
 
 def sbom_ref(immutable: str) -> str:
@@ -41,6 +45,23 @@ def pull_sbom(immutable: str) -> dict[str, Any] | None:
     return json.loads(data) if data else None
 
 
+def pull_sbom_bytes(ref: str) -> bytes | None:
+    """The SBOM kept at `ref`, byte for byte (what a provenance statement records the digest of)."""
+    return _pull(ref, sbom.FILE)
+
+
+def push_attestation(ref: str, envelope: dict[str, Any], subject: oras.oci.Subject) -> None:
+    _push(ref, ATTESTATION_FILE, (json.dumps(envelope, sort_keys=True) + "\n").encode(), ATTESTATION_TYPE, subject)
+
+
+def pull_attestation(ref: str) -> dict[str, Any] | None:
+    data = _pull(ref, ATTESTATION_FILE)
+    try:
+        return json.loads(data) if data else None
+    except ValueError:
+        return {}
+
+
 def push_measured(floating: str, data: dict[str, Any]) -> None:
     _push(measured_ref(floating), "measured.json", (json.dumps(data, indent=2, sort_keys=True) + "\n").encode(),
           MEASURED_TYPE)
@@ -52,12 +73,13 @@ def pull_measured(floating: str) -> dict[str, Any] | None:
     return json.loads(data) if data else None
 
 
-def _push(ref: str, name: str, data: bytes, media_type: str) -> None:
+def _push(ref: str, name: str, data: bytes, media_type: str, subject: oras.oci.Subject | None = None) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder, name)
         path.write_bytes(data)
         try:
-            _client(ref).push(target=ref, files=[f"{path}:{media_type}"], disable_path_validation=True)
+            _client(ref).push(target=ref, files=[f"{path}:{media_type}"], disable_path_validation=True,
+                              subject=subject)
         except (requests.RequestException, ValueError, OSError) as exc:
             raise UserError(f"cannot push {ref}: {exc}") from None
 

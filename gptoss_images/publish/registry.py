@@ -144,6 +144,11 @@ def registry_digest(ref: str) -> str:
     return _manifest(ref)[2]
 
 
+def manifest_of(ref: str) -> tuple[bytes, str, str]:
+    """The registry's manifest of `ref`: its bytes, media type and digest."""
+    return _manifest(ref)
+
+
 def _held(ref: str) -> tuple[str, str] | None:
     """What `ref` holds in the registry, read once before a push (its errors say so): the image id (config digest;
     '' for an index or another kind of manifest) and the manifest digest; None if the tag is not there."""

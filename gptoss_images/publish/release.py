@@ -6,22 +6,24 @@ import sys
 from pathlib import Path
 
 import docker
+from securesystemslib.signer import CryptoSigner, SSlibKey
 
 from gptoss_images.errors import UserError
 from gptoss_images.image import build, pipeline, sbom, tags
 from gptoss_images.image.pipeline import Outcome, local_image, release_from_labels
 from gptoss_images.image.selection import Options, Selection, Target
 from gptoss_images.profiles.schema import Profile
-from gptoss_images.publish import artifacts, gates, registry, results
+from gptoss_images.publish import artifacts, gates, provenance, registry, results, signing
 from gptoss_images.render import outputs
 from gptoss_images.render.stacks import Stack
 
 
 def push_existing(client: docker.DockerClient, profile: Profile, repo: str, registry_repo: str,
-                  quiet: bool = False, hold_floating: bool = False) -> tuple[list[str], dict[str, str], str]:
+                  quiet: bool = False, hold_floating: bool = False, key: CryptoSigner | None = None
+                  ) -> tuple[list[str], dict[str, str], str]:
     """Push the image tagged REPO:gptoss-<profile> as REGISTRY_REPO's immutable, then floating tag
-    (with `hold_floating`, the immutable tag alone: the floating one moves at `promote`), and its
-    SBOM beside the immutable tag.
+    (with `hold_floating`, the immutable tag alone: the floating one moves at `promote`), its
+    SBOM beside the immutable tag and its provenance beside its digest, signed with `key`.
 
     Returns both registry tags, read from the image's own labels, the digests pushed and a line on
     the SBOM."""
@@ -37,24 +39,30 @@ def push_existing(client: docker.DockerClient, profile: Profile, repo: str, regi
     line = sbom.summary(parsed)
     if not quiet:
         print(f"SBOM beside it: {where} ({line})", file=sys.stderr, flush=True)
+    attested = provenance.attest(refs, digests[refs[0]], image.labels, document, where, key)
+    if not quiet:
+        signed = f"signed by key {key.public_key.keyid[:12]}" if key else \
+            f"NOT signed: give --signing-key or {signing.SIGNING_VARIABLE}"
+        print(f"provenance beside it: {attested} ({signed})", file=sys.stderr, flush=True)
     return refs, digests, line
 
 
 def push_outcome(client: docker.DockerClient, target: Target, repo: str, registry_repo: str,
-                 quiet: bool = False) -> Outcome:
+                 quiet: bool = False, key: CryptoSigner | None = None) -> Outcome:
     """`push`: the local image's tags to the registry, as one row of the closing table."""
-    _, digests, _ = push_existing(client, target, repo, registry_repo, quiet)
+    _, digests, _ = push_existing(client, target, repo, registry_repo, quiet, key=key)
     image = local_image(client, target, repo)
     return Outcome(target.name, True, build.Built(target.name, image.id, 0.0, image.attrs["Size"], list(digests)),
                    digests=digests)
 
 
 def release_outcome(client: docker.DockerClient, chosen: Selection, target: Target, given: Options, repo: str,
-                    registry_repo: str | None, hold_floating: bool, quiet: bool, results_dir: Path | None) -> Outcome:
+                    registry_repo: str | None, hold_floating: bool, quiet: bool, results_dir: Path | None,
+                    key: CryptoSigner | None = None) -> Outcome:
     """`release`: fresh files, build, test, tag and push one target; its result written to `results_dir`."""
     chosen.check_fresh(target)
     result, built = release(client, target, chosen.inputs(target, given), repo, registry_repo, hold_floating,
-                            quiet, chosen.docker_dir, chosen.stack_of(target))
+                            quiet, chosen.docker_dir, chosen.stack_of(target), key)
     if results_dir:
         results.write(results_dir, result)
     if not result.ok:
@@ -82,7 +90,7 @@ def publish_stacks(client: docker.DockerClient, chosen: Selection, wanted: list[
 
 def release(client: docker.DockerClient, profile: Profile, inputs: build.BuildInputs, repo: str,
             registry_repo: str | None, hold_floating: bool, quiet: bool = False,
-            docker_dir: Path = outputs.DOCKER_DIR, stack: Stack | None = None
+            docker_dir: Path = outputs.DOCKER_DIR, stack: Stack | None = None, key: CryptoSigner | None = None
             ) -> tuple[results.ImageResult, build.Built | None]:
     """Build, test, tag and (given a registry) push one profile. Failures are results, not raised."""
     try:
@@ -92,7 +100,8 @@ def release(client: docker.DockerClient, profile: Profile, inputs: build.BuildIn
     result = results.ImageResult(profile.name, True, size=built.size, build_s=round(built.seconds, 1))
     if registry_repo:
         try:
-            refs, digests, result.sbom = push_existing(client, profile, repo, registry_repo, quiet, hold_floating)
+            refs, digests, result.sbom = push_existing(client, profile, repo, registry_repo, quiet, hold_floating,
+                                                       key)
         except UserError as exc:
             result.ok, result.error = False, str(exc)
             return result, built
@@ -104,11 +113,12 @@ def release(client: docker.DockerClient, profile: Profile, inputs: build.BuildIn
 
 def promote_all(client: docker.DockerClient, directory: Path, registry_repo: str, allow_no_gpu_check: bool,
                 max_drop: float = gates.MAX_THROUGHPUT_DROP, lines: dict[str, str] | None = None,
-                accepted: set[str] = frozenset()) -> list[results.PublishResult]:
+                accepted: set[str] = frozenset(), key: SSlibKey | None = None) -> list[results.PublishResult]:
     """Move the floating tag of each profile whose image was pushed to `registry_repo`, whose GPU
-    check passed and whose measurements pass the gates; keep those measurements beside it. `lines`
-    maps each profile to its line (cuda/current): a line whose settings lost to vLLM's defaults is held
-    whole, unless its losing profiles are `accepted`."""
+    check passed, whose measurements pass the gates and, given a `key`, whose provenance verifies
+    against it; keep those measurements beside it. `lines` maps each profile to its line
+    (cuda/current): a line whose settings lost to vLLM's defaults is held whole, unless its losing
+    profiles are `accepted`."""
     lines = lines or {}
     measured = {name: (lines.get(name, name), gpu.versus) for name in results.profiles_in(directory)
                 if (gpu := results.read(directory, name, "gpu")) and gpu.versus}
@@ -129,14 +139,19 @@ def promote_all(client: docker.DockerClient, directory: Path, registry_repo: str
             outcome = results.PublishResult(name, False, f"GPU check {status}"
                                             + (f": {gpu.detail}" if gpu and gpu.detail else ""))
         else:
-            outcome = _promote_measured(client, directory, image, gpu, max_drop)
+            outcome = _promote_verified(client, directory, image, gpu, max_drop, key)
         results.write(directory, outcome)
         published.append(outcome)
     return published
 
 
-def _promote_measured(client: docker.DockerClient, directory: Path, image: results.ImageResult,
-                      gpu: results.GpuResult | None, max_drop: float) -> results.PublishResult:
+def _promote_verified(client: docker.DockerClient, directory: Path, image: results.ImageResult,
+                      gpu: results.GpuResult | None, max_drop: float, key: SSlibKey | None) -> results.PublishResult:
+    if key is not None:
+        checks = provenance.verify(image.immutable, key)
+        if not all(check.ok for check in checks):
+            return results.PublishResult(image.profile, False, f"not verified: {checks[-1].name}: "
+                                                               f"{checks[-1].message}")
     previous = artifacts.pull_measured(image.floating)
     if previous:
         results.write_previous(directory, image.profile, previous)
