@@ -37,3 +37,18 @@ def test_labels_carry_oci_and_profile_facts():
 def test_split_reference():
     assert tags.split("localhost:5000/a/b:gptoss-h100") == ("localhost:5000/a/b", "gptoss-h100")
     assert tags.split("localhost:5000/a") == ("localhost:5000/a", "latest")
+
+
+def test_a_stacks_tag_is_what_the_dockerfile_header_says_whatever_the_engine_holds():
+    """Read from the declared inputs alone: the tag the header prints, with or without the base image here (the
+    engine is never asked); a replaced base image or index gives another."""
+    from gptoss_images import REPO
+    from gptoss_images.image.build import BuildInputs, stack_ref
+    from gptoss_images.render import stacks
+
+    stack = stacks.of("h100", stacks.with_digests(stacks.group(catalog.load())))
+    ref = stack_ref(stack, BuildInputs(), "gptoss-images")
+    assert f"-t {ref} ." in (REPO / "docker/h100/Dockerfile").read_text()
+    mirrored = stack_ref(stack, BuildInputs(base_image="mirror.local/nvidia/cuda:13.0.2-base-ubuntu24.04"),
+                         "gptoss-images")
+    assert mirrored != ref and mirrored.startswith("gptoss-images-stack:cuda-current-")

@@ -92,8 +92,11 @@ def test_nightly_shape():
     assert jobs["publish"]["needs"] == ["plan", "image", "runners", "gpu"]
     assert jobs["gpu"]["strategy"]["matrix"]["profile"] == "${{ fromJSON(needs.runners.outputs.profiles) }}"
     steps = {s.get("name", ""): s for s in jobs["image"]["steps"]}
-    release = steps["Build, smoke-test, tag, push the immutable tag"]
+    release = steps["Build, smoke-test, tag, push the immutable tag (its provenance signed with the project's key)"]
     assert release["if"] == "env.PUBLISH == 'true'" and "--hold-floating" in release["run"]
+    assert release["env"]["GPTOSS_SIGNING_KEY"] == "${{ secrets.GPTOSS_SIGNING_KEY }}"
+    promote = next(s for s in jobs["publish"]["steps"] if "build.py promote" in s.get("run", ""))
+    assert promote["env"]["GPTOSS_VERIFY_KEY"] == "${{ vars.GPTOSS_VERIFY_KEY }}"  # verified before a tag moves
     assert "refs/heads/{0}" in nightly["env"]["PUBLISH"]  # pushes only from the default branch
     logins = [s for j in jobs.values() for s in j["steps"] if s.get("uses", "").startswith("docker/login")]
     assert logins and all("secrets." in s["with"]["password"] for s in logins)

@@ -96,17 +96,12 @@ class StepPrinter:
         return f"step {self.step[0]}/{self.step[1]} {self.step[2][:120]}" if self.step else "before the first step"
 
 
-def stack_ref(client: docker.DockerClient, stack: Stack, inputs: BuildInputs, repo: str) -> str:
-    """REPO-stack:<name>-<hash>: the stack's own hash (its Dockerfile and the files it copies),
-    joined by the base image's id where it is here, and the replaced base image or index (what
-    goes into the image then differs)."""
-    base = inputs.base_image or stack.spec.base_image
-    try:
-        base_id = client.images.get(base).id
-    except docker.errors.ImageNotFound:
-        base_id = ""  # to be pulled: named by its reference
-    extra = f"|{inputs.base_image}|{inputs.index_url}|{base_id}"
-    digest = hashlib.sha256(f"{stack.digest}{extra}".encode()).hexdigest() if extra != "|None|None|" else stack.digest
+def stack_ref(stack: Stack, inputs: BuildInputs, repo: str) -> str:
+    """REPO-stack:<name>-<hash>: the stack's own hash (its declared inputs, Dockerfile and the files it copies),
+    joined by a replaced base image or index (what goes into the image then differs). Nothing is read from the
+    engine: the id is the same whether or not the base image is here."""
+    extra = f"|{inputs.base_image}|{inputs.index_url}"
+    digest = hashlib.sha256(f"{stack.digest}{extra}|".encode()).hexdigest() if extra != "|None|None" else stack.digest
     return f"{repo}-stack:{stack.name}-{digest[:12]}"
 
 
@@ -119,7 +114,7 @@ def build_stack(client: docker.DockerClient, stack: Stack, inputs: BuildInputs, 
                 docker_dir: Path = outputs.DOCKER_DIR) -> str:
     """The stack's image: the local one, else the registry's (with `stack_registry`), else built and
     tagged (with --no-cache, always built)."""
-    ref = stack_ref(client, stack, inputs, repo)
+    ref = stack_ref(stack, inputs, repo)
     say: Callable[[str], None] = (lambda s: None) if quiet else (
         lambda s: print(f"[stack {stack.name}] {s}", file=sys.stderr, flush=True))
     if not inputs.no_cache:
