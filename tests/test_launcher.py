@@ -443,8 +443,30 @@ def test_caches_go_under_the_cache_volume_or_to_tmp(tmp_path):
     assert env["VLLM_CACHE_ROOT"] == f"{tmp_path}/vllm" and env["TRITON_CACHE_DIR"] == f"{tmp_path}/triton"
     assert env["TORCHINDUCTOR_CACHE_DIR"] == f"{tmp_path}/torchinductor" and env["HF_HOME"] == f"{tmp_path}/huggingface"
     assert "lost with the container" in where  # a folder, not a mount point
-    env, where = caches.environment({"GPTOSS_CACHE_DIR": "/nonexistent", "HF_HOME": "/models"})
+    env, where = caches.environment({"HF_HOME": "/models"}, writable=lambda path, mode: path != caches.ROOT)
     assert env["VLLM_CACHE_ROOT"].startswith(caches.FALLBACK) and "HF_HOME" not in env  # the user's own wins
+    env, _ = caches.environment({"GPTOSS_CACHE_DIR": "/nonexistent"}, str(tmp_path))
+    assert env["HF_HOME"] == f"{tmp_path}/huggingface"  # --cache-dir over the variable
+
+
+@pytest.mark.parametrize(("folder", "why"), [
+    ("/nonexistent", "no such folder"), ("/", "the root folder"), ("/proc/self", "inside /proc, the kernel's"),
+    ("/dev/shm/../null", "inside /dev, the kernel's"), ("cache", "not an absolute path"),
+    (str(REPO / "README.md"), "not a folder")])
+def test_a_cache_folder_that_will_not_do_is_refused_in_one_line_never_replaced(capsys, folder, why):
+    for argv, environ in ((["--check", "--cache-dir", folder], {}), (["--dry-run"], {"GPTOSS_CACHE_DIR": folder})):
+        assert main(argv, {"GPTOSS_PROFILE": str(REPO / "docker/h100/profile.json"), **environ}) == 2
+        err = capsys.readouterr().err
+        assert err == f"gptoss-serve: error: --cache-dir/GPTOSS_CACHE_DIR={folder!r}: {why}; give a writable " \
+                      "folder, e.g. a volume mounted at /cache\n"
+
+
+def test_no_writable_cache_anywhere_is_refused_not_assumed():
+    from gptoss_images.core import caches
+    from gptoss_images.core.inputs import BadInput
+
+    with pytest.raises(BadInput, match=r"^no writable cache folder: /cache is not writable and neither is /tmp"):
+        caches.root({}, writable=lambda path, mode: False)
 
 
 @pytest.mark.parametrize("spelling", [["--hf-token", "hf_s3cret"], ["--hf_token=hf_s3cret"]])

@@ -128,7 +128,7 @@ def build(profile: dict[str, Any], values: dict[str, Any], extra: list[tuple[str
     env, unset, secrets = _environment(profile, values, environ, chosen)
     env.update(hidden)
     secrets |= set(hidden) | {var for var in SECRET_VARIABLES.values() if var in env}
-    cache_env, where = caches.environment(environ)
+    cache_env, where = caches.environment(environ, values.get("cache-dir"))
     env.update(cache_env)
     notes.append(where)
     notes.insert(0, f"plan: {layout.describe()}")
