@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from gptoss_images.errors import UserError
 from gptoss_images.measure import bench, evals, grading
-from gptoss_images.publish import artifacts, gates, results
+from gptoss_images.publish import artifacts, gates, gpu_test, results
 from tests.conftest import REPO, free_port, run_build, wait_for_port
 from tests.images import write_eval_data
 
@@ -45,13 +46,13 @@ def run_eval(*argv: str, tmp_path: Path) -> tuple[int, str, str]:
 
 
 def test_a_model_that_answers_right_passes_and_the_result_is_saved(stub_server, tmp_path):
-    data = write_eval_data(tmp_path / "data", gpqa=12, aime=6, knows=1.0)
+    data = write_eval_data(tmp_path / "data", gpqa=14, aime=30, knows=1.0)
     code, out, err = run_eval("--url", stub_server, "--data", str(data), "--repeats", "2", "--json",
                               tmp_path=tmp_path)
     assert code == 0, err
     outcomes = {o["eval"]: o for o in json.loads(out)}
-    assert outcomes["gpqa"]["samples"] == 24 and outcomes["gpqa"]["score"] == 100.0
-    assert outcomes["aime25"]["samples"] == 12 and outcomes["aime25"]["recipe"] == 38.8  # the 20b's, low effort
+    assert outcomes["gpqa"]["samples"] == 28 and outcomes["gpqa"]["score"] == 100.0
+    assert outcomes["aime25"]["samples"] == 60 and outcomes["aime25"]["recipe"] == 38.8  # the 20b's, low effort
     saved = sorted((tmp_path / "evals").glob("eval-h100-20b-gpqa-low-*.json"))
     assert saved and json.loads(saved[-1].read_text())["outcome"]["passed"] is True
 
@@ -68,11 +69,26 @@ def test_a_model_below_the_recipe_fails_and_says_so(stub_server, tmp_path):
 
 
 def test_the_chat_api_grades_the_same(stub_server, tmp_path):
-    data = write_eval_data(tmp_path / "data", gpqa=8, aime=4, knows=0.5)
+    data = write_eval_data(tmp_path / "data", gpqa=28, aime=58, knows=0.5)
     code, out, _ = run_eval("--url", stub_server, "--data", str(data), "--api", "chat", "--repeats", "1", "--json",
                             tmp_path=tmp_path)
     scores = {o["eval"]: o["score"] for o in json.loads(out)}
     assert scores == {"gpqa": 50.0, "aime25": 50.0} and code == 0
+
+
+def test_too_few_samples_are_not_judged_and_do_not_pass(stub_server, tmp_path):
+    """Every answer right, but 30 AIME25 samples cannot tell gpt-oss-20b's 38.8 from half of it: not judged."""
+    data = write_eval_data(tmp_path / "data", gpqa=2, aime=30, knows=1.0)
+    code, out, _ = run_eval("--url", stub_server, "--data", str(data), "--eval", "aime25", "--repeats", "1", "--json",
+                            tmp_path=tmp_path)
+    outcome = json.loads(out)[0]
+    assert code == 1 and outcome["score"] == 100.0 and not outcome["passed"] and outcome["too_few"] == 57
+    assert gates.refusals({}, [outcome], None) == [
+        "aime25: too few samples to judge (30; at least 57 tell the recipe's 38.8 from half of it)"]
+    half = [dict(outcome, samples=60, too_few=0, score=19.4, tolerance=evals.tolerance_points(38.8, 60),
+                 passed=19.4 >= 38.8 - evals.tolerance_points(38.8, 60))]
+    assert not half[0]["passed"]  # the nightly's two repeats: a model scoring half the recipe's fails
+    assert "gpqa,aime25" in " ".join(gpu_test.EVALS) and gpu_test.EVALS[-2:] == ["--repeats", "2"]
 
 
 def test_limit_samples_the_questions_the_reference_samples(tmp_path):
@@ -260,7 +276,13 @@ def test_bench_summary_and_table_show_throughput_per_gpu():
 def test_gates_on_recorded_results():
     ok_evals = [{"eval": "gpqa", "score": 55.0, "recipe": 56.8, "tolerance": 10.1, "passed": True, "errors": 0,
                  "model": "20b", "effort": "low"}]
-    before = {"bench": {"output_throughput_per_gpu": 4000.0}}
+    nights = {"history": [4000.0, 3800.0, 3700.0, 3650.0, 3600.0], "bench": {"output_throughput_per_gpu": 3600.0}}
+    assert gates.baseline(nights) == 3700.0  # the median: 2% a night for five nights cannot compound
+    assert gates.refusals({"output_throughput_per_gpu": 3300.0}, ok_evals, nights) == [
+        "throughput fell 11% (3700 -> 3300 output tok/s per GPU, the median of 5 published nights), more than 10%"]
+    assert gates.carried_history(nights, {"output_throughput_per_gpu": 3500.0})[-2:] == [3600.0, 3500.0]
+    assert len(gates.carried_history({"history": [1.0] * 9}, {"output_throughput_per_gpu": 2.0})) == 7
+    before = {"bench": {"output_throughput_per_gpu": 4000.0}}  # an artifact from before the history
     assert gates.refusals({"output_throughput_per_gpu": 3700.0, "failed": 0}, ok_evals, before) == []  # -7.5%
     slower = gates.refusals({"output_throughput_per_gpu": 3000.0, "failed": 0}, ok_evals, before)
     assert slower == ["throughput fell 25% (4000 -> 3000 output tok/s per GPU), more than 10%"]
@@ -277,6 +299,11 @@ def test_the_measured_artifact_lives_beside_the_floating_tag(registry):
     assert artifacts.pull_measured(floating) is None
     artifacts.push_measured(floating, {"bench": {"output_throughput_per_gpu": 1234.5}, "evals": []})
     assert artifacts.pull_measured(floating) == {"bench": {"output_throughput_per_gpu": 1234.5}, "evals": []}
+    artifacts._push(artifacts.measured_ref(floating), "measured.json", b"not json", artifacts.MEASURED_TYPE)
+    with pytest.raises(UserError, match=r"measured: not the JSON push_measured writes"):
+        artifacts.pull_measured(floating)  # a gate that cannot read its baseline fails closed
+    with pytest.raises(UserError, match=r"^cannot read 127\.0\.0\.1:9/x:gptoss-h100\.measured: ConnectionError"):
+        artifacts.pull_measured("127.0.0.1:9/x:gptoss-h100")
 
 
 @pytest.mark.docker  # promote asks the engine for the registry's digests

@@ -91,6 +91,8 @@ class Outcome:
     errors: int
     failures: dict[str, int] = field(default_factory=dict)
     """How the failed requests failed ('HTTP 500': 3)."""
+    too_few: int = 0
+    """The samples a verdict needs, where this run had fewer: then it is not judged, and does not pass."""
 
 
 @dataclass(frozen=True)
@@ -246,8 +248,19 @@ def judge(name: str, size: str, effort: str, graded: list[dict]) -> Outcome:
     if recipe is None:
         return Outcome(name, size, effort, samples, score, None, None, errors == 0, errors, failures)
     tolerance = tolerance_points(recipe, samples)
+    needed = samples_to_judge(recipe)
+    if samples < needed:
+        return Outcome(name, size, effort, samples, score, recipe, tolerance, False, errors, failures, needed)
     return Outcome(name, size, effort, samples, score, recipe, tolerance,
                    errors == 0 and score >= recipe - tolerance, errors, failures)
+
+
+def samples_to_judge(recipe: float) -> int:
+    """The fewest samples whose pass mark (the recipe's score less three standard errors) lies above half the
+    recipe's score, so that a model scoring half of it fails; half of every score in the recipe's table is
+    above chance (GPQA's four choices: 25 %). 28 for gpt-oss-20b's GPQA at low effort, 57 for its AIME25."""
+    p = recipe / 100
+    return math.ceil(SIGMAS**2 * p * (1 - p) / (p / 2) ** 2)
 
 
 def tolerance_points(recipe: float, samples: int) -> float:
@@ -260,7 +273,9 @@ def table(outcomes: list[Outcome]) -> str:
     rows = [("eval", "model", "effort", "samples", "score", "recipe", "tolerance", "result")]
     for o in outcomes:
         how = ", ".join(f"{reason} x {count}" for reason, count in o.failures.items())
-        result = "ok" if o.passed else (f"{o.errors} requests failed ({how})" if o.errors else "BELOW the recipe")
+        result = "ok" if o.passed else (f"{o.errors} requests failed ({how})" if o.errors else
+                                        f"too few samples to judge (at least {o.too_few})" if o.too_few else
+                                        "BELOW the recipe")
         rows.append((o.eval, f"gpt-oss-{o.model}", o.effort, str(o.samples), f"{o.score:.1f}",
                      "-" if o.recipe is None else f"{o.recipe:.1f}",
                      "-" if o.tolerance is None else f"-{o.tolerance:.1f}", result))

@@ -68,9 +68,24 @@ def push_measured(floating: str, data: dict[str, Any]) -> None:
 
 
 def pull_measured(floating: str) -> dict[str, Any] | None:
-    """The last published night's measurements, or None (never measured, or not published yet)."""
-    data = _pull(measured_ref(floating), "measured.json")
-    return json.loads(data) if data else None
+    """The last published night's measurements, or None where none were ever kept (a 404). A registry that cannot
+    be read, or an artifact that is not JSON, is a UserError: a gate that reads it fails closed."""
+    ref = measured_ref(floating)
+    client, container = remote(ref)
+    try:
+        response = client.do_request(f"{client.prefix}://{container.manifest_url()}", "GET",
+                                     headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    except requests.RequestException as exc:
+        raise UserError(f"cannot read {ref}: {type(exc).__name__}") from None
+    if response.status_code == 404:
+        return None
+    if response.status_code != 200:
+        raise UserError(f"cannot read {ref}: the registry answered {response.status_code}")
+    data = _pull(ref, "measured.json")
+    try:
+        return json.loads(data or b"")
+    except ValueError:
+        raise UserError(f"cannot read {ref}: not the JSON push_measured writes") from None
 
 
 def _push(ref: str, name: str, data: bytes, media_type: str, subject: oras.oci.Subject | None = None) -> None:

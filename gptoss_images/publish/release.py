@@ -152,7 +152,10 @@ def _promote_verified(client: docker.DockerClient, directory: Path, image: resul
         if not all(check.ok for check in checks):
             return results.PublishResult(image.profile, False, f"not verified: {checks[-1].name}: "
                                                                f"{checks[-1].message}")
-    previous = artifacts.pull_measured(image.floating)
+    try:
+        previous = artifacts.pull_measured(image.floating)
+    except UserError as exc:  # fails closed: no baseline read, no promotion
+        return results.PublishResult(image.profile, False, f"the published measurements could not be read: {exc}")
     if previous:
         results.write_previous(directory, image.profile, previous)
     refused = gates.refusals(gpu.bench, gpu.evals, previous, max_drop, gpu.selftest) if gpu else []
@@ -166,6 +169,7 @@ def _promote_verified(client: docker.DockerClient, directory: Path, image: resul
     if gpu and (gpu.bench or gpu.evals or gpu.versus):
         try:
             artifacts.push_measured(image.floating, {"immutable": image.immutable, "digest": image.digest,
+                                                     "history": gates.carried_history(previous, gpu.bench),
                                                      "bench": gpu.bench, "evals": gpu.evals, "versus": gpu.versus})
         except UserError as exc:
             detail = f"measurements not kept: {exc}"
