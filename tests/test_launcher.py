@@ -512,3 +512,25 @@ def test_o3_is_read_as_each_release_reads_it(capsys):
     cu128 = dry_run(capsys, "b200-cu128", "-O", "2")
     assert cu128["flags"]["compilation-config"]["level"] == 2  # 0.10.2: the compilation config's level
     assert cu128["flags"]["compilation-config"]["cudagraph_mode"] == "FULL_AND_PIECEWISE"  # merged, not replaced
+
+
+def test_credential_flags_and_variables_come_from_each_release_record_by_kind():
+    """Derived from what each release records, by what the name says, not listed by hand."""
+    from gptoss_images.core import plan as planner
+    from gptoss_images.core import vllm_api
+
+    for version in ("0.10.2", "0.20.2", "0.33.0"):
+        api = vllm_api.load(version)
+        assert api.secrets == {"api-key", "hf-token"}  # allow-credentials is a switch, ssl-keyfile a path
+        assert {e for e in api.envs if vllm_api.credential_name(e)} == {
+            "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "VLLM_API_KEY"}  # not ..._TOKEN_THRESHOLD
+    later = vllm_api.Api("9.9.9", {**api.flags, "kv-connector-token": {"value": "str"}}, api.envs)
+    assert "kv-connector-token" in later.secrets  # a release that adds one: hidden with no code change
+    with pytest.raises(vllm_api.Rejected) as refused:
+        vllm_api.parse(later, ["--kv-connector-token"], secret=later.secrets)
+    assert "--kv-connector-token" in str(refused.value)
+    shown = planner.Plan("h100", "m", {}, 1, "default", {}, ["vllm", "serve", "m", "--kv-connector-token", "s3cret",
+                                                              "--kv-connector-token=s3cret", "--port", "8000"],
+                         {}, secret_flags=later.secrets)
+    assert "s3cret" not in shown.shell() + shown.as_json() and shown.argv.count("s3cret") == 1
+    assert shown.shown_argv()[3:7] == ["--kv-connector-token", "<hidden>", "--kv-connector-token=<hidden>", "--port"]

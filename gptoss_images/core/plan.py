@@ -48,19 +48,36 @@ class Plan:
     """Data-parallel replicas of TP GPUs each: one server over TP x DP GPUs."""
     layout: dict[str, Any] = field(default_factory=dict)
     """The machine's plan (fit.Layout): model, TP, DP, the GPUs found and used, why."""
+    secret_flags: frozenset[str] = frozenset()
+    """The release's credential flags: a value of one that stays in argv (vLLM reads it nowhere else) is shown
+    hidden."""
+
+    def shown_argv(self) -> list[str]:
+        """argv with the value of every credential flag hidden."""
+        shown, hiding = [], False
+        for word in self.argv:
+            name, eq, _ = word.partition("=")
+            if hiding and not word.startswith("--"):
+                shown.append("<hidden>")
+                continue
+            hiding = name.startswith("--") and name[2:] in self.secret_flags
+            shown.append(f"{name}=<hidden>" if hiding and eq else word)
+            hiding = hiding and not eq
+        return shown
 
     def shell(self) -> str:
         """A copy-pasteable line: environment, then the command; secrets hidden."""
         env = [f"{k}=<hidden>" if k in self.secrets else f"{k}={shlex.quote(v)}"
                for k, v in self.env.items()]
         unset = [f"-u {shlex.quote(k)}" for k in self.unset]
-        return " ".join(["env", *unset, *env, *map(shlex.quote, self.argv)])
+        return " ".join(["env", *unset, *env, *map(shlex.quote, self.shown_argv())])
 
     def as_json(self) -> str:
         env = {k: "<hidden>" if k in self.secrets else v for k, v in self.env.items()}
         return json.dumps({"profile": self.profile, "model": self.model, "tensor_parallel_size": self.tp,
                            "data_parallel_size": self.dp, "plan": self.layout, "scenario": self.scenario,
-                           "argv": self.argv, "env": env, "unset": self.unset, "notes": self.notes}, indent=2)
+                           "argv": self.shown_argv(), "env": env, "unset": self.unset, "notes": self.notes},
+                          indent=2)
 
 
 def build(profile: dict[str, Any], values: dict[str, Any], extra: list[tuple[str, Any]],
@@ -133,7 +150,7 @@ def build(profile: dict[str, Any], values: dict[str, Any], extra: list[tuple[str
     notes.append(where)
     notes.insert(0, f"plan: {layout.describe()}")
     return Plan(profile["name"], model, spec, tp, scenario_name, args, argv, env, unset, notes, secrets, dp,
-                layout.as_dict())
+                layout.as_dict(), api.secrets)
 
 
 def _model(profile: dict[str, Any], given: str | None) -> tuple[str, str]:

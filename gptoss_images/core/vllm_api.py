@@ -53,9 +53,34 @@ class Api:
         return dict(sorted(found.items(), key=lambda item: -len(item[0])))
 
     @functools.cached_property
+    def secrets(self) -> frozenset[str]:
+        """The flags of this release that carry a credential: named like one and taking a value."""
+        return frozenset(name for name, spec in self.flags.items()
+                         if credential_name(name) and spec.get("value") != "none")
+
+    @functools.cached_property
     def negations(self) -> dict[str, str]:
         """Every negated spelling (`--no-enable-prefix-caching`) -> its flag."""
         return {spelling: name for name, spec in self.flags.items() for spelling in spec.get("negations", [])}
+
+
+SECRET_WORDS = frozenset({"key", "token", "secret", "password", "passwd", "credential", "credentials"})
+
+
+def credential_name(name: str) -> bool:
+    """Named like a credential, a flag (`--api-key`) or a variable (`S3_SECRET_ACCESS_KEY`): its last word is one of
+    SECRET_WORDS, a word of it is secret or password, or it ends in KEY_ID. `--ssl-keyfile` (a path) and
+    `..._TOKEN_THRESHOLD` (a number) are not."""
+    words = re.split(r"[-_]", name.lower())
+    return words[-1] in SECRET_WORDS or bool({"secret", "password", "passwd"} & set(words)) or \
+        words[-2:] == ["key", "id"]
+
+
+@functools.cache
+def recorded_secrets(records: Path = RECORDS) -> frozenset[str]:
+    """The credential flags of every recorded release (what output is redacted of before a release is known)."""
+    return frozenset().union(*(api.secrets for folder in sorted(records.iterdir())
+                               if folder.is_dir() and (api := load(folder.name, records))))
 
 
 def load(version: str, records: Path = RECORDS) -> Api | None:

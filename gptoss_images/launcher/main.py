@@ -171,7 +171,7 @@ def resolve_profile(profile: dict[str, Any], api: vllm_api.Api, argv: list[str],
     if extend:
         extend(parser)
     ns, words = parser.parse_known_args(argv)
-    extra = vllm_api.parse(api, words, secret=inputs.SECRET)
+    extra = vllm_api.parse(api, words, secret=api.secrets)
     values, extra = inputs.collect(ns, environ, list(profile["options"]), extra)
     _refuse_empty_key(environ)
     plan = planner.build(profile, values, extra, environ, api, vllm_api.behaviour(api.version),
@@ -224,13 +224,13 @@ def _list_profiles(argv: list[str], environ: Mapping[str, str], machine: checks.
 
 def redact(text: str, argv: list[str], environ: Mapping[str, str]) -> str:
     """`text` with every secret the user gave replaced, however it was spelt: the secrets' variables
-    and whatever follows a flag that looks like --api-key or --hf-token."""
+    and whatever follows a flag that looks like a credential flag of a recorded release (--api-key, --hf-token)."""
     secrets = {environ.get(var, "") for var in ("GPTOSS_API_KEY", *inputs.SECRET_VARIABLES.values())}
     taking = False
     for word in argv:
         name, eq, value = word.lstrip("-").replace("_", "-").partition("=")
         if word.startswith("-"):
-            taking = len(name) >= 4 and any(flag.startswith(name) for flag in inputs.SECRET)
+            taking = len(name) >= 4 and any(flag.startswith(name) for flag in vllm_api.recorded_secrets())
             if taking and eq:
                 secrets.add(value)
                 taking = False

@@ -8,7 +8,6 @@ vLLM enforces, in milliseconds and without installing vLLM.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,6 @@ LAUNCHER_FLAGS = {"model": "models and default_model", "tensor-parallel-size": "
                   "api-key": "GPTOSS_API_KEY at run time (a secret never goes into a profile)",
                   "hf-token": "HF_TOKEN at run time (a secret never goes into a profile)"}
 """vLLM flags the launcher sets itself, and where a profile says what they hold."""
-SECRET_NAME = re.compile(r"(^|_)(API_KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)(_|$)")
-"""A variable named like a credential: a profile is baked into an image and printed by --dry-run."""
 
 
 def problems(p: Profile, records: Path = vllm_api.RECORDS) -> list[Problem]:
@@ -36,7 +33,7 @@ def problems(p: Profile, records: Path = vllm_api.RECORDS) -> list[Problem]:
             found += setting_problems(api, f"{path}.{key}", key, value)
     for prefix, env in env_sources(p):
         for var, spec in env.items():
-            if SECRET_NAME.search(var):
+            if vllm_api.credential_name(var):  # a profile is baked into an image and printed by --dry-run
                 found.append(Problem(f"{prefix}.{var}", "a credential's variable: a profile is baked into the image "
                                                         "and shown by --dry-run, so it holds no secret; give it at "
                                                         "run time (docker run -e, a Kubernetes Secret)"))
