@@ -8,7 +8,7 @@ and runs the recipe's benchmark at each scenario's load: random prompts of 1024 
 it also serves vLLM's defaults at the same TP and measures them at every load, in the
 same run: each row then has its ratio to the defaults. A scenario's server (and each
 variant of it) is measured at that scenario's load; the defaults' server at every chosen
-load it holds (a load no larger than its max-num-seqs), each after one unmeasured wave.
+load it holds (a load no larger than its max-num-seqs); a server's first load after an unmeasured wave.
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ SHARE = "gpu-memory-utilization"
 WAVES = 3
 """Prompts per load, in waves of its concurrency: 1,536 at 512, the recipe's run."""
 WARM_UP_TOKENS = 16
-"""Before each measured run, one wave of the load's prompts with this many tokens out, not measured: on the
-H200 a first wave of 8 right after start-up waited 0.9-1.9 s for its first token, a later one 0.07-0.16 s."""
+"""Before a server's first measured run, one wave of the load's prompts with this many tokens out, not measured:
+on the H200 a first wave of 8 right after start-up waited 0.9-1.9 s for its first token, a later one 0.07-0.16 s.
+Later loads on the same server follow a measured one (each `vllm bench serve` costs about 20 s of start-up)."""
 NOISE = 0.03
 """Ratios within 3 % of 1 are the same: what two runs of one server differ by."""
 GOALS = {"throughput": "output tokens per second per GPU", "latency": "median time to first token and "
@@ -318,20 +319,22 @@ class Run:
             setting.startup["healthy_s"] = round(healthy, 1)
             print(f"gptoss-bench: {counter} started: {startup.describe(setting.startup)}", file=sys.stderr,
                   flush=True)
-            for load in self.loads:
-                if load.layout == setting.layout and (
-                        load.scenario == setting.scenario if setting.scenario else load.concurrency <= setting.slots):
-                    self._measure(setting, load, slug, key)
+            loads = [load for load in self.loads if load.layout == setting.layout and (
+                load.scenario == setting.scenario if setting.scenario else load.concurrency <= setting.slots)]
+            for number, load in enumerate(loads):
+                self._measure(setting, load, slug, key, warm_up=number == 0)
 
-    def _measure(self, setting: Setting, load: Load, slug: str, key: str | None) -> None:
-        """A warm-up wave at the load (not measured), then the measured run."""
+    def _measure(self, setting: Setting, load: Load, slug: str, key: str | None, warm_up: bool) -> None:
+        """The measured run at the load; before a server's first, a warm-up wave at that load (not measured)."""
         name = f"bench-{slug}-at-{load.scenario}"
         url = f"http://127.0.0.1:{setting.port}"
         print(f"gptoss-bench:   at {load.scenario}'s load ({load.concurrency} in flight, {load.prompts} prompts)",
               file=sys.stderr, flush=True)
-        warm = bench.command(url, self.first.plan.model, str(self.model_dir), load.concurrency, load.concurrency,
-                             self.ns.input_len, WARM_UP_TOKENS, str(self.folder), f"{name}.warm-up.json", 1)
-        bench.run(warm, setting.env, key, self.folder / f"{name}.warm-up.log", self.folder / f"{name}.warm-up.json")
+        if warm_up:
+            warm = bench.command(url, self.first.plan.model, str(self.model_dir), load.concurrency, load.concurrency,
+                                 self.ns.input_len, WARM_UP_TOKENS, str(self.folder), f"{name}.warm-up.json", 1)
+            bench.run(warm, setting.env, key, self.folder / f"{name}.warm-up.log",
+                      self.folder / f"{name}.warm-up.json")
         argv = bench.command(url, self.first.plan.model, str(self.model_dir), load.concurrency, load.prompts,
                              self.ns.input_len, self.ns.output_len, str(self.folder), f"{name}.json", 0)
         result = bench.run(argv, setting.env, key, self.folder / f"{name}.log", self.folder / f"{name}.json")
