@@ -178,6 +178,30 @@ def test_dockerfiles_build_with_the_classic_builder_and_buildkit(client, base, t
                 client.images.remove(ref, noprune=True)
 
 
+def test_the_same_inputs_give_the_same_layers(client, base, tiny_index):
+    """A stack built again from the same inputs (its build stage run anew: the index spelt another way) is the same
+    bytes: every layer, the stack's parts, the SBOM and the vocabulary, so a rebuild pushes nothing."""
+    refs, env = [], {**os.environ, "DOCKER_BUILDKIT": "0"}
+    try:
+        for number, index in enumerate((tiny_index, tiny_index.replace("127.0.0.1", "localhost"))):
+            ref = f"gptoss-test/same-stack:{number}"
+            done = subprocess.run(["docker", "build", "--network", "host", "--build-arg",
+                                   f"BASE_IMAGE={CUDA_BASES['cu128']}", "--build-arg", f"PIP_INDEX_URL={index}", "-f",
+                                   "docker/stacks/cuda-cu128/Dockerfile", "-t", ref, "."], cwd=REPO, env=env,
+                                  capture_output=True, text=True, timeout=1200)
+            assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+            refs.append(ref)
+        assert "layers: 1: " in done.stdout  # the second build installed and cut the stack anew
+        first, second = (client.images.get(ref).attrs["RootFS"]["Layers"] for ref in refs)
+        assert first == second and len(first) >= 7  # base, system, 4 parts, SBOM and vocabulary
+        sbom = client.containers.run(refs[0], ["/opt/gptoss/sbom.spdx.json"], entrypoint="cat", remove=True,
+                                     network_mode="none")
+        assert json.loads(sbom)["creationInfo"]["created"] == "1980-01-01T00:00:00Z"
+    finally:
+        for ref in refs:
+            client.images.remove(ref, noprune=True)
+
+
 def test_readme_plain_docker_build_lines_run_as_written_and_share_the_builders_layers(plain_h100, h100):
     """The README's two lines (the same as the Dockerfile's header) built the stack and h100 without Python;
     the builder, sending the same bytes, reused every layer of them."""

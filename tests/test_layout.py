@@ -14,6 +14,7 @@ from tests.conftest import REPO
 PACKAGE = REPO / "gptoss_images"
 STAGES = ["core", "launcher", "measure", "profiles", "render", "vllm", "image", "publish", "cli"]
 STANDALONE = {"vllm/introspect.py": {"vllm"}, "image/vocab.py": set(), "image/layers.py": set(),
+              "image/settle.py": set(),
               "image/probe.py": {"torch"}, "measure/checkpoint.py": {"torch", "safetensors", "numpy"},
               "measure/tokenizer.py": {"tiktoken", "tiktoken_ext", "tokenizers", "transformers"},
               "measure/synthetic.py": {"gptoss_images"}}

@@ -1,14 +1,21 @@
-"""Split a folder into N layer folders of similar size, run in an image's build stage (standard library).
+"""Cut a folder into N layer folders of similar size, the same bytes from the same inputs; run in an image's build
+stage (standard library).
 
 usage: layers.py SOURCE TARGET N
 
-Moves every file of SOURCE into TARGET/1 .. TARGET/N, each under its full path, so
+First the bytecode: every module of SOURCE compiled with its source's hash, not its
+timestamp (what SOURCE_DATE_EPOCH asks of Python; the interpreter checks the hash at
+import), so that a start never compiles again and two builds write the same .pyc.
+Then every file of SOURCE moves into TARGET/1 .. TARGET/N, each under its full path, so
 that `COPY --from=build TARGET/<i>/ /` N times rebuilds SOURCE as N layers that a
 registry push compresses, and a pull decompresses, side by side. A folder larger
 than a part's share is split into its children; units go, largest first, to the
-lightest part. The same folder always gives the same split.
+lightest part. The same folder always gives the same split (settle.py then gives every
+file one time).
 """
 
+import compileall
+import py_compile
 import shutil
 import sys
 from pathlib import Path
@@ -34,6 +41,8 @@ def units(folder: Path, limit: int) -> list[tuple[int, Path]]:
 
 def main(source: str, target: str, count: str) -> None:
     root, out, parts = Path(source), Path(target), int(count)
+    compileall.compile_dir(root, quiet=2, force=True, workers=0,
+                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)  # a file that fails stays
     total = size(root)
     loads = [0] * parts
     for bytes_, path in sorted(units(root, max(1, total // (parts * 2))), key=lambda u: (-u[0], str(u[1]))):

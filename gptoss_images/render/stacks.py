@@ -21,7 +21,7 @@ REPOSITORY = "gptoss-images-stack"
 PARTS = 4
 """Layers the virtual environment is cut into: push and pull handle them side by side."""
 COPIED = ["build-certs/with-ca.sh", "build-certs/README", "gptoss_images/image/layers.py",
-          "gptoss_images/image/vocab.py"]
+          "gptoss_images/image/settle.py", "gptoss_images/image/vocab.py"]
 """The files a stack Dockerfile copies besides the CA bundle: part of its hash."""
 TEMPLATES = ["templates/stack.Dockerfile.j2", "templates/_common.j2"]
 """What its Dockerfile is rendered from: part of its hash."""
