@@ -1,5 +1,6 @@
-"""Cut a folder into N layer folders of similar size, the same bytes from the same inputs; run in an image's build
-stage (standard library).
+"""Compile a folder's bytecode by source hash, then cut it into N layer folders of similar size.
+
+Run in an image's build stage (standard library).
 
 usage: layers.py SOURCE TARGET N
 
