@@ -49,7 +49,8 @@ WORDS = st.one_of(
 )
 SECRET = st.text(alphabet=string.ascii_letters + string.digits, min_size=6, max_size=12).map(lambda s: f"sk-{s}-key")
 SPELLINGS = [lambda k: ["--api-key", k], lambda k: [f"--api-key={k}"], lambda k: ["--api_key", k],
-             lambda k: [f"--api_key={k}"], lambda k: [], lambda k: ["--api-key", k, k[::-1]]]
+             lambda k: [f"--api_key={k}"], lambda k: [], lambda k: ["--api-key", k, k[::-1]],
+             lambda k: ["--hf-token", k], lambda k: [f"--hf_token={k}"]]
 
 
 class FakeMachine(checks.Machine):
@@ -143,9 +144,11 @@ def test_profiles_take_any_value_at_any_key(target, value, extra_key, raw):
 COMMANDS = {
     "list": ["--github-output"], "show": [], "validate": [], "render": ["--check"],
     "build": ["--dry-run", "--base-image", "--index-url", "--ca-bundle", "--repo", "--quiet", "--no-cache"],
-    "push": ["--dry-run", "--registry", "--repo"],
-    "release": ["--dry-run", "--registry", "--base-image", "--ca-bundle", "--index-url", "--hold-floating"],
-    "gpu-test": ["--image", "--env", "--without-gpu"], "promote": ["--registry", "--results"],
+    "push": ["--dry-run", "--registry", "--repo", "--signing-key"],
+    "release": ["--dry-run", "--registry", "--base-image", "--ca-bundle", "--index-url", "--hold-floating",
+                "--signing-key"],
+    "gpu-test": ["--image", "--env", "--without-gpu"], "promote": ["--registry", "--results", "--key"],
+    "verify": ["--key"],
     "summary": ["--results", "--output"], "test": ["--repo"],
 }
 RUNNABLE = {"list", "show", "validate", "render", "build", "push", "release"}
@@ -177,3 +180,22 @@ def test_build_py_takes_any_argument(command, data, tmp_path_factory):
         assert all("\n" not in str(p) for p in exc.problems)
     except SystemExit as exc:
         assert exc.code == 0  # --help
+
+
+PEM_BODY = st.text(alphabet=string.ascii_letters + string.digits + "+/=\n", min_size=8, max_size=200)
+
+
+@settings(SETTINGS, max_examples=min(SETTINGS.max_examples, 300))
+@given(text=st.one_of(st.text(min_size=8), PEM_BODY.map(lambda b: f"-----BEGIN PRIVATE KEY-----\n{b}\n-----END PRIVATE "
+                                                                  "KEY-----\n"),
+                      PEM_BODY.map(lambda b: f"-----BEGIN PUBLIC KEY-----\n{b}\n-----END PUBLIC KEY-----\n")))
+def test_any_key_text_is_a_key_or_one_line_that_does_not_show_it(text):
+    from gptoss_images.publish import signing
+
+    for read, variable in ((signing.signer, signing.SIGNING_VARIABLE), (signing.public_key, signing.VERIFY_VARIABLE)):
+        try:
+            read(None, {variable: text})
+        except UserError as exc:
+            message = str(exc)
+            assert message.startswith(f"{variable}: not ") and "\n" not in message
+            assert not any(len(line) >= 8 and line in message for line in text.splitlines())

@@ -223,8 +223,8 @@ def test_a_run_measures_each_scenario_at_its_load_the_defaults_at_every_load_and
     folder = Path(err.rsplit("results in ", 1)[1].strip())
     assert json.loads((folder / "result.json").read_text()) == report
     assert sorted(p.name for p in folder.glob("*.warm-up.json")) == [  # once per server, before its first load
-        "bench-h200-max-throughput-at-max-throughput.warm-up.json", "bench-h200-min-latency-at-min-latency.warm-up.json",
-        "bench-vllm-defaults-at-max-throughput.warm-up.json"]
+        "bench-h200-max-throughput-at-max-throughput.warm-up.json",
+        "bench-h200-min-latency-at-min-latency.warm-up.json", "bench-vllm-defaults-at-max-throughput.warm-up.json"]
 
 
 LOST = {"vllm": "0.34.0", "verdicts": [{"settings": "h100 max-throughput", "scenario": "max-throughput",
