@@ -280,9 +280,20 @@ def _help(argv: list[str], environ: dict[str, str], machine: checks.Machine) -> 
         profile = profile_file.load(argv, environ, lambda vendor: machine.gpus(vendor)[0])
     except BadInput as exc:
         return common.fail(PROG, str(exc))
-    parser = launcher.make_parser(profile)
-    options(parser)
+    parser = tool_parser(profile, options)
     parser.prog, parser.description, parser.epilog = PROG, __doc__.split("\n\n", 1)[1], EXAMPLES
     parser.print_help()
     return 0
+
+
+def tool_parser(profile: dict[str, Any], extend: Callable[[argparse.ArgumentParser], None]
+                ) -> argparse.ArgumentParser:
+    """The launcher's parser with a tool's own options, less gptoss-serve's other actions (which the tool refuses):
+    what its --help teaches."""
+    parser = launcher.make_parser(profile)
+    extend(parser)
+    for action in parser._actions:
+        if any(flag in OTHER_ACTIONS for flag in action.option_strings):
+            action.help = argparse.SUPPRESS
+    return parser
 

@@ -476,8 +476,7 @@ def _help(argv: list[str], environ: dict[str, str], machine: checks.Machine) -> 
         profile = profile_file.load(argv, environ, lambda vendor: machine.gpus(vendor)[0])
     except BadInput as exc:
         return common.fail("gptoss-bench", str(exc))
-    parser = launcher.make_parser(profile)
-    options(parser)
+    parser = selftest.tool_parser(profile, options)
     parser.prog = "gptoss-bench --synthetic"
     parser.description, parser.epilog = __doc__.split("\n\n", 1)[1], EXAMPLES
     parser.print_help()
