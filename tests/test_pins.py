@@ -129,3 +129,31 @@ def test_pins_try_names_a_setting_with_no_mapping_and_promotes_nothing(local_ind
     assert "does not pass" in done.stdout and "What stops it (settings with no known mapping" in done.stdout
     assert "max-seq-len-to-capture" in done.stdout
     assert cuda.read_text() == before and not (checkout / "vllm-api/0.13.0").exists()
+
+
+@pytest.mark.registry
+def test_pins_check_says_which_base_moved_and_which_to_pin_by_digest(registry, tmp_path):
+    """Bases in a real registry: one pinned to the digest its tag held before a push (moved), one by tag only."""
+    import shutil
+
+    from gptoss_images import REPO
+    from gptoss_images.profiles import catalog
+    from gptoss_images.publish import artifacts, bases
+    from gptoss_images.publish import registry as oci
+
+    current, cu128 = f"{registry}/nvidia/cuda:13.0.2-base-ubuntu24.04", f"{registry}/nvidia/cuda:12.8.1-devel"
+    artifacts._push(current, "base.txt", b"one", "text/plain")
+    pinned = oci.registry_digest(current)
+    artifacts._push(current, "base.txt", b"two", "text/plain")  # the tag moves on
+    artifacts._push(cu128, "base.txt", b"three", "text/plain")
+    profiles = tmp_path / "profiles"
+    shutil.copytree(REPO / "profiles", profiles)
+    text = (profiles / "cuda.yaml").read_text().replace("nvidia/cuda:13.0.2-base-ubuntu24.04", f"{current}@{pinned}")
+    (profiles / "cuda.yaml").write_text(text.replace("nvidia/cuda:12.8.1-devel-ubuntu24.04", cu128))
+    lines = bases.check({n: p for n, p in catalog.load(profiles).items() if p.family == "cuda"})
+    assert lines == [f"base {cu128}: not pinned by digest; the tag holds {oci.registry_digest(cu128)} "
+                     f"(pin: {cu128}@{oci.registry_digest(cu128)})",
+                     f"base {current}: MOVED: pinned {pinned}, the tag now holds {oci.registry_digest(current)}"]
+    text = (profiles / "cuda.yaml").read_text().replace(pinned, oci.registry_digest(current))
+    (profiles / "cuda.yaml").write_text(text)
+    assert f"base {current}: {oci.registry_digest(current)}, as pinned" in bases.check(catalog.load(profiles))

@@ -8,13 +8,14 @@ from pathlib import Path
 from gptoss_images.cli import args as cli_args
 from gptoss_images.cli.images import Add
 from gptoss_images.profiles import catalog
+from gptoss_images.publish import bases
 from gptoss_images.render import outputs, tree
 from gptoss_images.vllm import install, pins, record
 
 
 def cmd_pins_check(args: argparse.Namespace) -> int:
     loaded = catalog.load(args.profiles_dir)
-    for line in pins.check(loaded, args.index_url):
+    for line in pins.check(loaded, args.index_url) + bases.check(loaded):
         print(line)
     if args.github_output:
         cli_args.github_output(args.github_output, pins.newer_vllm(loaded, args.index_url) or "")
