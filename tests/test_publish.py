@@ -98,7 +98,7 @@ def test_gpu_test_serves_chats_and_measures_with_a_stub_server(stub_server_image
     assert bench["output_throughput_per_gpu"] > 0 and bench["median_ttft_ms"] > 0
     assert {(o["eval"], o["score"], o["passed"]) for o in gpu["evals"]} == {("gpqa", 100.0, True),
                                                                              ("aime25", 100.0, True)}
-    assert "[h100] bench: " in ok.stdout and "[h100] eval: gpqa 100.0 (recipe 56.8, 12 answers)" in ok.stdout
+    assert "[h100] bench: " in ok.stdout and "[h100] eval: gpqa 100.0 (recipe 56.8, 28 answers)" in ok.stdout
     broken = run_build("gpu-test", "h100", "--image", stub_server_image, "--without-gpu", "--no-measure",
                        "--env", "GPTOSS_MODEL=nope", "--results", str(tmp_path))
     assert broken.returncode == 1 and "gpu-test FAILED: the server exited" in broken.stdout
