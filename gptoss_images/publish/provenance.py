@@ -101,9 +101,8 @@ class Check:
 
 def verify(ref: str, key: SSlibKey) -> list[Check]:
     """Each check of `ref` in order, up to the first that fails."""
-    repo, at, given = ref.partition("@")
-    tag = "" if at else tags.split(ref)[1]
-    repo = repo if at else tags.split(ref)[0]
+    name, at, given = ref.partition("@")
+    repo, tag = (name, "") if at else tags.split(ref)
     try:
         digest = registry.registry_digest(ref)
     except UserError as exc:

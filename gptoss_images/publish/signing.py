@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,28 +45,28 @@ def _pem(path: str | None, variable: str, environ: Mapping[str, str]) -> tuple[b
 
 def signer(path: str | None, environ: Mapping[str, str] = os.environ) -> CryptoSigner | None:
     """The private key of --signing-key FILE, else of $GPTOSS_SIGNING_KEY; None if neither is given."""
-    found = _pem(path, SIGNING_VARIABLE, environ)
-    if found is None:
-        return None
-    data, where = found
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-        return CryptoSigner(key)  # type: ignore[arg-type]
-    except (ValueError, TypeError, UnsupportedKey) as exc:
-        raise UserError(f"{where}: not an unencrypted PEM private key (Ed25519, ECDSA or RSA): "
-                        f"{type(exc).__name__}") from None
+    return _key(path, SIGNING_VARIABLE, environ, "an unencrypted PEM private key",
+                lambda data: CryptoSigner(serialization.load_pem_private_key(data, password=None)))
 
 
 def public_key(path: str | None, environ: Mapping[str, str] = os.environ) -> SSlibKey | None:
     """The public key of --key FILE, else of $GPTOSS_VERIFY_KEY; None if neither is given."""
-    found = _pem(path, VERIFY_VARIABLE, environ)
+    return _key(path, VERIFY_VARIABLE, environ, "a PEM public key",
+                lambda data: SSlibKey.from_crypto(serialization.load_pem_public_key(data)))
+
+
+def _key(path: str | None, variable: str, environ: Mapping[str, str], what: str, load: Callable[[bytes], Any]
+         ) -> Any:
+    """`load` of the PEM given (file, else variable), None if none is; one line naming where it came from, never
+    its text, if it is not `what`."""
+    found = _pem(path, variable, environ)
     if found is None:
         return None
     data, where = found
     try:
-        return SSlibKey.from_crypto(serialization.load_pem_public_key(data))  # type: ignore[arg-type]
+        return load(data)
     except (ValueError, TypeError, UnsupportedKey) as exc:
-        raise UserError(f"{where}: not a PEM public key (Ed25519, ECDSA or RSA): {type(exc).__name__}") from None
+        raise UserError(f"{where}: not {what} (Ed25519, ECDSA or RSA): {type(exc).__name__}") from None
 
 
 def sign(statement: dict[str, Any], key: CryptoSigner | None) -> dict[str, Any]:
