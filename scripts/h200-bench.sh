@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The synthetic benchmark on the device tool's H200 (no Docker there): `gptoss-bench --synthetic` from this
 # checkout under vLLM 0.20.2 (the release that pins the machine's torch 2.11), staged in /root/stage by
-# ../shared/device/stage-wheels.sh, serving the h200 profile carried to 0.20.2
-# (tests/fixtures/gpus/h200-vllm0.20.2-profile.json, `build.py pins carry`).
+# ../shared/device/stage-wheels.sh, serving the profile of the card found (h200 or h100) carried to 0.20.2
+# (tests/fixtures/gpus/<gpu>-vllm0.20.2-profile.json, `build.py pins carry`).
 #
 # A run outlasts one call of the device tool (10 minutes), so it runs in a process session of its own and
 # calls that follow, back to back, wait for it; each wait brings back what the run has written so far
@@ -24,7 +24,9 @@ start)
     fi
     mkdir -p "$runs/$label" /cache
     export PYTHONPATH=/tmp/site:$PWD PATH=/tmp/site/bin:$PATH TIKTOKEN_ENCODINGS_BASE=$vocab PYTHONUNBUFFERED=1
-    export GPTOSS_PROFILE=$PWD/tests/fixtures/gpus/h200-vllm0.20.2-profile.json GPTOSS_CACHE_DIR=/cache
+    # The profile of the card that came (the tool may lend an H100 for an H200), carried to 0.20.2.
+    gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n1 | grep -o 'H[12]00' | tr H h)
+    export GPTOSS_PROFILE=$PWD/tests/fixtures/gpus/${gpu:-h200}-vllm0.20.2-profile.json GPTOSS_CACHE_DIR=/cache
     setsid bash -c '
         { echo "\$ nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version --format=csv,noheader"
           nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version --format=csv,noheader
