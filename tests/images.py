@@ -292,6 +292,19 @@ def tiny_index(tmp_path_factory):
     server.shutdown()
 
 
+@pytest.fixture(scope="session")
+def tiny_checkout(tiny_index, tmp_path_factory) -> Path:
+    """A copy of the checkout whose cuda-cu128 stack is locked against the tiny index by `build.py lock` (uv, hashes
+    and all; then rendered): its Dockerfile installs that lock, hash-checked, as the real one installs PyPI's."""
+    copy = copy_checkout(tmp_path_factory.mktemp("tiny-checkout"))
+    done = subprocess.run([sys.executable, "build.py", "lock", "cuda-cu128", "--index-url", tiny_index], cwd=copy,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lock = (copy / "locks/cuda-cu128/py3.11.txt").read_text()
+    assert "vllm==0.10.2 \\\n    --hash=sha256:" in lock and "torch" not in lock
+    return copy
+
+
 def _untag(client: docker.DockerClient, profile: str) -> None:
     """Remove the tags a test made, keeping the layers as build cache."""
     for image in client.images.list(name=REPO_NAME):

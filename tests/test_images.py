@@ -133,15 +133,15 @@ def test_failed_smoke_test_leaves_no_tag_and_the_old_one_untouched(client, mi300
 def test_failing_run_step_shows_the_step_and_its_output(client, base, tmp_path):
     profiles_dir, docker_dir = tmp_path / "profiles", tmp_path / "docker"
     shutil.copytree(catalog.PROFILES_DIR, profiles_dir)
-    (profiles_dir / "a100.yaml").write_text((profiles_dir / "a100.yaml").read_text()
-                                            + "stack: {installer: uv==0.0.0}\n")
+    cuda = (profiles_dir / "cuda.yaml").read_text()  # the stacks keep their names and locks: a new hash each
+    (profiles_dir / "cuda.yaml").write_text(re.sub(r"installer: uv==\S+", "installer: uv==0.0.0", cuda))
     assert run_build("--profiles-dir", str(profiles_dir), "--docker-dir", str(docker_dir), "render").returncode == 0
     tags_before = {t for i in client.images.list() for t in i.tags}
     result = run_build("--profiles-dir", str(profiles_dir), "--docker-dir", str(docker_dir),
                        "build", "a100-cu128", *BASE_ARGS, "--repo", REPO_NAME)
     assert result.returncode == 1
     first = next(line for line in result.stderr.splitlines() if line.startswith("error:"))
-    assert first.startswith("error: [stack cuda-cu128-a100] build failed at step 10/")
+    assert first.startswith("error: [stack cuda-cu128] build failed at step 10/")
     assert "returned a non-zero code" in first
     assert "uv==0.0.0" in result.stderr and "  last output:" in result.stderr
     assert {t for i in client.images.list() for t in i.tags} == tags_before
@@ -157,7 +157,7 @@ def test_engine_not_running_is_one_clear_line(tmp_path):
 
 
 @pytest.mark.parametrize("builder", ["classic", "buildkit"])
-def test_dockerfiles_build_with_the_classic_builder_and_buildkit(client, base, tiny_index, builder):
+def test_dockerfiles_build_with_the_classic_builder_and_buildkit(client, base, tiny_index, tiny_checkout, builder):
     stack, tag = f"gptoss-test/builders-stack:{builder}", f"gptoss-test/builders:{builder}"
     env = {**os.environ, "DOCKER_BUILDKIT": "1" if builder == "buildkit" else "0"}
     docker_cli = "/usr/bin/docker" if Path("/usr/bin/docker").is_file() else "docker"  # Debian's CLI has BuildKit
@@ -166,7 +166,8 @@ def test_dockerfiles_build_with_the_classic_builder_and_buildkit(client, base, t
              ["--build-arg", f"STACK_IMAGE={stack}", "-f", "docker/h100-cu128/Dockerfile", "-t", tag, "."]]
     try:
         for args in steps:
-            done = subprocess.run([docker_cli, "build", *args], cwd=REPO, env=env, capture_output=True, text=True,
+            done = subprocess.run([docker_cli, "build", *args], cwd=tiny_checkout, env=env, capture_output=True,
+                                  text=True,
                                   timeout=1200)
             assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         out = client.containers.run(tag, ["--dry-run"], remove=True, network_mode="none").decode()
@@ -178,7 +179,7 @@ def test_dockerfiles_build_with_the_classic_builder_and_buildkit(client, base, t
                 client.images.remove(ref, noprune=True)
 
 
-def test_the_same_inputs_give_the_same_layers(client, base, tiny_index):
+def test_the_same_inputs_give_the_same_layers(client, base, tiny_index, tiny_checkout):
     """A stack built again from the same inputs (its build stage run anew: the index spelt another way) is the same
     bytes: every layer, the stack's parts, the SBOM and the vocabulary, so a rebuild pushes nothing."""
     refs, env = [], {**os.environ, "DOCKER_BUILDKIT": "0"}
@@ -187,7 +188,7 @@ def test_the_same_inputs_give_the_same_layers(client, base, tiny_index):
             ref = f"gptoss-test/same-stack:{number}"
             done = subprocess.run(["docker", "build", "--network", "host", "--build-arg",
                                    f"BASE_IMAGE={CUDA_BASES['cu128']}", "--build-arg", f"PIP_INDEX_URL={index}", "-f",
-                                   "docker/stacks/cuda-cu128/Dockerfile", "-t", ref, "."], cwd=REPO, env=env,
+                                   "docker/stacks/cuda-cu128/Dockerfile", "-t", ref, "."], cwd=tiny_checkout, env=env,
                                   capture_output=True, text=True, timeout=1200)
             assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
             refs.append(ref)

@@ -113,6 +113,8 @@ def test_pins_try_promote_carries_the_current_line_across_a_release(local_index,
     assert cuda["cu128"] == cu128_before  # the other line is left as it was
     assert "# written for vLLM 0.10.2" in (checkout / "profiles/cuda.yaml").read_text()  # comments kept
     assert (checkout / "vllm-api/0.13.0/serve.json").is_file()
+    lock = (checkout / "locks/cuda-current/py3.12.txt").read_text()  # the moved stack locked again, with hashes
+    assert "# resolved from: vllm==0.13.0\n" in lock and "\nvllm==0.13.0 \\\n    --hash=sha256:" in lock
     check = subprocess.run([sys.executable, "build.py", "render", "--check"], cwd=checkout, capture_output=True)
     assert check.returncode == 0  # rendered too: ready for a pull request
 

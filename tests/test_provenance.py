@@ -1,6 +1,6 @@
 """Signed provenance beside a pushed image, in a real registry: `build.py verify` passes on what push made and
-fails, in one line, on a wrong key, a tampered SBOM, a digest copied under another tag and an attestation
-copied from another image."""
+fails, in one line, on a wrong key, a tampered SBOM, a digest copied under another tag, an attestation
+copied from another image and an SBOM whose packages are not the signed lock's."""
 
 from __future__ import annotations
 
@@ -21,8 +21,20 @@ LABELS = {"org.opencontainers.image.revision": "0123456789abcdef0123456789abcdef
           "org.opencontainers.image.created": "2026-12-02T00:00:00Z", "io.gptoss.profile": "h100",
           "io.gptoss.profile-hash": "ab" * 32, "io.gptoss.vllm-version": "0.33.0",
           "io.gptoss.base-image": "nvidia/cuda:13.0.2-base-ubuntu24.04"}
-SBOM = {"spdxVersion": "SPDX-2.3", "packages": [{"name": "vllm", "versionInfo": "0.33.0"},
-                                                {"name": "torch", "versionInfo": "2.14.0"}]}
+SITE = "acquired package info from installed python package manifest file: /opt/venv/lib/python3.12/site-packages"
+SBOM = {"spdxVersion": "SPDX-2.3", "packages": [
+    {"name": "vllm", "versionInfo": "0.33.0", "sourceInfo": f"{SITE}/vllm-0.33.0.dist-info/METADATA"},
+    {"name": "torch", "versionInfo": "2.14.0", "sourceInfo": f"{SITE}/torch-2.14.0.dist-info/METADATA"},
+    {"name": "jaraco.text", "versionInfo": "4.0.0",  # vendored inside a locked package: not the lock's to hold
+     "sourceInfo": f"{SITE}/setuptools/_vendor/jaraco.text-4.0.0.dist-info/METADATA"},
+    {"name": "bash", "versionInfo": "5.2.15"}]}
+LOCK = b"""# resolved from: vllm==0.33.0
+torch==2.14.0 \\
+    --hash=sha256:00
+    # via vllm
+vllm==0.33.0 \\
+    --hash=sha256:11
+"""
 
 
 def _pair(folder: Path, name: str, private_key) -> tuple[Path, Path]:
@@ -53,13 +65,14 @@ def test_verify_passes_on_what_push_made_and_fails_on_each_tampering(client, bas
         document = json.dumps(SBOM).encode()
         sbom_at = artifacts.push_sbom(refs[0], document)
         where = provenance.attest(refs, digests[refs[0]], LABELS, document, sbom_at,
-                                  signing.signer(str(key), {}))
+                                  signing.signer(str(key), {}), LOCK)
         assert where == f"{repo}:{digests[refs[0]].replace(':', '-')}.att"
 
         good = run_build("verify", refs[1], "--key", str(public))
         assert good.returncode == 0, good.stdout + good.stderr
         assert [line.split()[:2] for line in _lines(good)[:-1]] == [["PASS", c] for c in provenance.CHECKS]
-        assert _lines(good)[-1] == f"{refs[1]}: verified" and "2 packages: vllm 0.33.0, torch 2.14.0" in good.stdout
+        assert _lines(good)[-1] == f"{refs[1]}: verified" and "4 packages: vllm 0.33.0, torch 2.14.0" in good.stdout
+        assert "PASS  lock        the SBOM's 2 packages of /opt/venv are the lock's" in good.stdout
         by_digest = run_build("verify", f"{repo}@{digests[refs[0]]}", "--key", str(public))
         assert by_digest.returncode == 0 and "a digest reference" in by_digest.stdout
         claim = signing.payload(artifacts.pull_attestation(where))
@@ -84,6 +97,11 @@ def test_verify_passes_on_what_push_made_and_fails_on_each_tampering(client, bas
             f"FAIL  subject     the statement is about {digests[refs[0]]}, not {second}")
         artifacts.push_sbom(refs[0], json.dumps({**SBOM, "packages": []}).encode())  # the SBOM replaced
         assert "it was changed" in failed(refs[1], public)
+        drifted = f"{repo}:gptoss-h100-copy"  # signed, but installed other than its lock says
+        provenance.attest([drifted], second, LABELS, document, artifacts.push_sbom(drifted, document),
+                          signing.signer(str(key), {}), LOCK.replace(b"torch==2.14.0", b"torch==2.13.0"))
+        assert failed(drifted, public) == ("FAIL  lock        the SBOM's packages differ from the lock: "
+                                           "other versions: torch 2.14.0 (locked 2.13.0)")
     finally:
         for image_id in made:
             client.images.remove(image_id, force=True)

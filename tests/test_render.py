@@ -134,6 +134,25 @@ def test_render_check_names_every_stale_missing_or_stray_file(tmp_path):
     assert not (out / "mi300x/notes.txt").exists()
 
 
+def test_a_stack_pin_moved_without_its_lock_is_named_by_render_check_and_lock_check(profiles_dir, tmp_path):
+    """The lock says what it was resolved from: a moved pin is caught in milliseconds, before any build would
+    install the old lock under the new pins."""
+    assert run_build("lock", "--check").stdout == "locks are up to date for 3 stacks\n"
+    cuda = profiles_dir / "cuda.yaml"
+    cuda.write_text(cuda.read_text().replace("nvidia-cuda-cccl==13.0.85", "nvidia-cuda-cccl==13.0.86"))
+    out = tmp_path / "docker"
+    assert run_build("--profiles-dir", str(profiles_dir), "--docker-dir", str(out), "render").returncode == 0
+    result = run_build("--profiles-dir", str(profiles_dir), "--docker-dir", str(out), "render", "--check")
+    assert result.returncode == 1
+    stale = [line for line in result.stderr.splitlines() if line.startswith("locks/")]
+    assert stale == [f"locks/cuda-current/py{python}.txt: resolved from vllm==0.33.0 nvidia-cuda-nvcc==13.0.88 "
+                     "nvidia-cuda-crt==13.0.88 nvidia-nvvm==13.0.88 nvidia-cuda-cccl==13.0.85, the stack now declares "
+                     "vllm==0.33.0 nvidia-cuda-nvcc==13.0.88 nvidia-cuda-crt==13.0.88 nvidia-nvvm==13.0.88 "
+                     "nvidia-cuda-cccl==13.0.86; run `python build.py lock cuda-current`" for python in ("3.12", "3.11")]
+    checked = run_build("--profiles-dir", str(profiles_dir), "lock", "--check")
+    assert checked.returncode == 1 and checked.stderr.splitlines() == stale
+
+
 def test_render_unknown_profile_is_one_line():
     result = run_build("render", "h1000")
     assert result.returncode == 2

@@ -19,7 +19,7 @@ from gptoss_images.cli import pins as cli_pins
 from gptoss_images.core import inputs, text
 from gptoss_images.errors import UserError
 from gptoss_images.profiles import catalog
-from gptoss_images.render import outputs
+from gptoss_images.render import locks, outputs
 
 EXAMPLES = """\
 examples:
@@ -27,7 +27,8 @@ examples:
   python build.py show h100                the h100 profile after inheritance
   python build.py validate                 check every profile, report all problems
   python build.py render                   regenerate docker/ and deploy/ for all profiles
-  python build.py render --check           exit 1 if docker/ or deploy/ is stale (CI does this)
+  python build.py render --check           exit 1 if docker/, deploy/ or a stack's lock is stale (CI does this)
+  python build.py lock                     resolve every stack into locks/ (pinned, with hashes), then render
   python build.py build h100               build, smoke-test, then tag gptoss-images:gptoss-h100
   python build.py build h100 --base-image mirror.local/nvidia/cuda:12.8.1-devel-ubuntu24.04 \\
       --index-url https://pypi.mirror.local/simple --ca-bundle corp-ca.pem
@@ -80,6 +81,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     rendered = outputs.compute(loaded, names, args.docker_dir, args.profiles_dir)  # in memory before any write
     if args.check:
         problems = outputs.stale(rendered, args.docker_dir, complete=names is None)
+        problems += locks.stale([s for s in outputs.stacks_of(loaded) if names is None or set(s.profiles) & set(names)])
         for line in problems:
             print(line, file=sys.stderr)
         if problems:

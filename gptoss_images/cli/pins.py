@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from gptoss_images.cli import args as cli_args
 from gptoss_images.cli.images import Add
+from gptoss_images.errors import UserError
 from gptoss_images.profiles import catalog
 from gptoss_images.publish import bases
-from gptoss_images.render import outputs, tree
+from gptoss_images.render import locks, outputs, tree
 from gptoss_images.vllm import install, pins, record
 
 
@@ -48,8 +50,32 @@ def cmd_pins_try(args: argparse.Namespace) -> int:
         for path in pins.promote(trial, args.profiles_dir):
             print(f"wrote {path}")
         loaded = catalog.load(args.profiles_dir)
+        moved = [s for s in outputs.stacks_of(loaded) if locks.stale([s])]  # the stacks the new pin changed
+        for path in locks.lock_all(moved, args.index_url, args.extra_index_url):
+            print(f"wrote {tree.display(path)}")
         changed = outputs.write(outputs.compute(loaded, None, outputs.DOCKER_DIR, args.profiles_dir))
         print(f"rendered: {len(changed)} outputs changed")
+    return 0
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    loaded = catalog.load(args.profiles_dir)
+    every = outputs.stacks_of(loaded)
+    chosen = [s for s in every if not args.stacks or s.name in args.stacks]
+    unknown = sorted(set(args.stacks) - {s.name for s in every})
+    if unknown:
+        raise UserError(f"lock {unknown[0]}: no such stack; stacks: {', '.join(s.name for s in every)}")
+    if args.check:
+        problems = locks.stale(chosen)
+        for line in problems:
+            print(line, file=sys.stderr)
+        if problems:
+            return 1
+        print(f"locks are up to date for {len(chosen)} stacks")
+        return 0
+    locks.lock_all(chosen, args.index_url, args.extra_index_url)
+    changed = outputs.write(outputs.compute(loaded, None, outputs.DOCKER_DIR, args.profiles_dir))
+    print(f"locked {len(chosen)} stacks; rendered: {len(changed)} outputs changed (the stacks' tags hash their locks)")
     return 0
 
 
@@ -64,6 +90,17 @@ EXAMPLES = {
 
 
 def add_commands(add: Add) -> None:
+    p = add("lock", cmd_lock, "resolve each stack's requirements into locks/<stack>/py<X.Y>.txt: every package "
+                              "pinned with its hashes, for each Python a base image may have; then render",
+            "python build.py lock                  every stack", "python build.py lock cuda-current",
+            "python build.py lock --check          exit 1 if a lock is missing or its stack's pins moved",
+            "python build.py lock --index-url https://pypi.mirror.local/simple")
+    p.add_argument("stacks", nargs="*", metavar="STACK", help="these stacks (default: all; one folder each under "
+                                                              "docker/stacks/)")
+    p.add_argument("--index-url", metavar="URL", type=cli_args.index_url, help="package index (default PyPI)")
+    p.add_argument("--extra-index-url", metavar="URL", type=cli_args.index_url,
+                   help="a second index (packages the first lacks)")
+    p.add_argument("--check", action="store_true", help="resolve nothing; name every missing or stale lock")
     pins_parser = add("pins", lambda a: a.pins_parser.print_help() or 2,
                       "track releases of vLLM and FlashInfer newer than the pins",
                       *[line for lines in EXAMPLES.values() for line in lines])
@@ -97,6 +134,6 @@ def add_commands(add: Add) -> None:
                            help="the stack line to move (default current)")
             p.add_argument("--promote", action="store_true",
                            help="if every profile of the line passes: write the carried settings, the "
-                                "candidate's record, and render")
+                                "candidate's record, the moved stacks' locks, and render")
             p.add_argument("--report", type=Path, metavar="FILE", action="append",
                            help="also append the report (markdown) to FILE; repeatable")

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import docker
 
-from gptoss_images.errors import UserError
+from gptoss_images.errors import Problem, UserError
 from gptoss_images.image import context
 from gptoss_images.profiles.schema import Profile
-from gptoss_images.render import naming, outputs
+from gptoss_images.render import locks, naming, outputs
 from gptoss_images.render.families import Family
 from gptoss_images.render.stacks import Stack
 
@@ -114,6 +114,9 @@ def build_stack(client: docker.DockerClient, stack: Stack, inputs: BuildInputs, 
                 docker_dir: Path = outputs.DOCKER_DIR) -> str:
     """The stack's image: the local one, else the registry's (with `stack_registry`), else built and
     tagged (with --no-cache, always built)."""
+    stale = locks.stale([stack])
+    if stale:  # its Dockerfile would install the old lock under the new pins
+        raise UserError([Problem("", line) for line in stale])
     ref = stack_ref(stack, inputs, repo)
     say: Callable[[str], None] = (lambda s: None) if quiet else (
         lambda s: print(f"[stack {stack.name}] {s}", file=sys.stderr, flush=True))

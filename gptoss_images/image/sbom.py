@@ -16,17 +16,20 @@ from typing import Any
 import docker
 
 PATH = "/opt/gptoss/sbom.spdx.json"
+LOCK_PATH = "/opt/gptoss/requirements.lock"
+"""The lock a stack image was installed from (settle.py puts it there)."""
+VENV_PACKAGE = re.compile(r"/opt/venv/lib/python[0-9.]+/site-packages/[^/]+\.dist-info/METADATA")
 FILE = "sbom.spdx.json"
 MEDIA_TYPE = "application/spdx+json"
 KEY = ("vllm", "torch", "triton", "flashinfer-python", "transformers")
 CUDA_LIBRARY = re.compile(r"^nvidia-(cublas|cuda-runtime|cudnn|nccl|cuda-nvcc)(-cu\d+)?$")
 
 
-def read(client: docker.DockerClient, image_id: str) -> bytes:
-    """The SBOM file of an image (empty if it has none)."""
+def read(client: docker.DockerClient, image_id: str, path: str = PATH) -> bytes:
+    """The SBOM file of an image, or another file of it (empty if it has none)."""
     container = client.containers.create(image_id, entrypoint=["true"], network_disabled=True)
     try:
-        stream, _ = container.get_archive(PATH)
+        stream, _ = container.get_archive(path)
         with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
             member = archive.extractfile(archive.getmembers()[0])
             return member.read() if member else b""
@@ -42,6 +45,17 @@ def packages(document: dict[str, Any]) -> dict[str, set[str]]:
     for package in document.get("packages") or []:
         name = re.sub(r"[-_.]+", "-", str(package.get("name", ""))).lower()
         if name and package.get("versionInfo"):
+            found.setdefault(name, set()).add(package["versionInfo"])
+    return found
+
+
+def venv_packages(document: dict[str, Any]) -> dict[str, set[str]]:
+    """The packages installed in the stack's virtual environment (not those vendored inside one), by name
+    normalised as pip does."""
+    found: dict[str, set[str]] = {}
+    for package in document.get("packages") or []:
+        if VENV_PACKAGE.search(str(package.get("sourceInfo", ""))) and package.get("versionInfo"):
+            name = re.sub(r"[-_.]+", "-", str(package.get("name", ""))).lower()
             found.setdefault(name, set()).add(package["versionInfo"])
     return found
 

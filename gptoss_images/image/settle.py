@@ -1,9 +1,10 @@
 """Make a stack's build output the same bytes from the same inputs; run in its build stage (standard library).
 
-usage: settle.py SBOM VOCAB_DIR|- LAYERS
+usage: settle.py SBOM VOCAB_DIR|- LAYERS LOCK
 
-Puts the SBOM and harmony's vocabulary (VOCAB_DIR, or - for none) under
-LAYERS/meta/opt/gptoss/, the folder the stack copies to / as one small layer; the
+Puts the SBOM, harmony's vocabulary (VOCAB_DIR, or - for none) and the lock the stack was
+installed from (as requirements.lock) under LAYERS/meta/opt/gptoss/, the folder the
+stack copies to / as one small layer; the
 SBOM's creation time becomes SOURCE_DATE_EPOCH and its namespace a hash of what it
 lists (syft writes the clock and a random UUID). Then every file, link and folder
 under LAYERS gets the time SOURCE_DATE_EPOCH (default 1980-01-01): a layer's bytes then
@@ -33,11 +34,12 @@ def sbom(data: bytes, epoch: int) -> bytes:
     return (json.dumps(document, indent=2) + "\n").encode()
 
 
-def main(sbom_path: str, vocab: str, layers: str) -> None:
+def main(sbom_path: str, vocab: str, layers: str, lock: str) -> None:
     epoch = int(os.environ.get("SOURCE_DATE_EPOCH", EPOCH))
     meta = Path(layers, "meta", "opt", "gptoss")
     meta.mkdir(parents=True, exist_ok=True)
     (meta / "sbom.spdx.json").write_bytes(sbom(Path(sbom_path).read_bytes(), epoch))
+    shutil.copyfile(lock, meta / "requirements.lock")
     if vocab != "-":
         shutil.copytree(vocab, meta / "tiktoken")
     root = Path(layers)

@@ -8,7 +8,9 @@ place for an attestation of a digest, as an OCI artifact whose subject is the im
 
 `verify` checks, in order: the digest the reference resolves to, the attestation beside
 it, the signature, the subject, the tag (one the image was pushed under: a digest copied
-under another tag fails), and the SBOM kept beside it against the digest recorded.
+under another tag fails), the SBOM kept beside it against the digest recorded, and the
+packages of the stack's virtual environment the SBOM lists against the lock the statement
+records (the image's /opt/gptoss/requirements.lock, every pin signed).
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from securesystemslib.signer import CryptoSigner, SSlibKey
 from gptoss_images.errors import UserError
 from gptoss_images.image import sbom, tags
 from gptoss_images.publish import artifacts, registry, signing
-from gptoss_images.render import naming
+from gptoss_images.render import locks, naming
 
 STATEMENT = "https://in-toto.io/Statement/v1"
 SLSA = "https://slsa.dev/provenance/v1"
 BUILD_TYPE = f"{naming.SOURCE}/blob/main/README.md#supply-chain"
 LOCAL_BUILDER = f"{naming.SOURCE}/build.py"
-CHECKS = ("digest", "provenance", "signature", "subject", "tag", "sbom")
+CHECKS = ("digest", "provenance", "signature", "subject", "tag", "sbom", "lock")
+LOCK = "requirements.lock"
 
 
 def attestation_ref(repo: str, digest: str) -> str:
@@ -39,8 +42,9 @@ def attestation_ref(repo: str, digest: str) -> str:
 
 
 def statement(repo: str, digest: str, pushed: list[str], labels: Mapping[str, str], sbom_document: bytes,
-              sbom_at: str, environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """The in-toto statement for the image `repo@digest`, pushed under the tags `pushed`."""
+              sbom_at: str, lock: bytes = b"", environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """The in-toto statement for the image `repo@digest`, pushed under the tags `pushed`, installed from `lock`
+    (none for an image built on a vendor's)."""
     revision = labels.get("org.opencontainers.image.revision", "")
     source = labels.get("org.opencontainers.image.source", naming.SOURCE)
     base = labels.get("io.gptoss.base-image", "")
@@ -51,6 +55,11 @@ def statement(repo: str, digest: str, pushed: list[str], labels: Mapping[str, st
                             | ({"digest": {"sha256": base_digest}} if base_digest else {}))
     if labels.get("io.gptoss.profile-hash"):
         dependencies.append({"name": "profile.json", "digest": {"sha256": labels["io.gptoss.profile-hash"]}})
+    if lock:
+        dependencies.append({"name": LOCK, "uri": f"file://{sbom.LOCK_PATH}",
+                             "digest": {"sha256": hashlib.sha256(lock).hexdigest()},
+                             "annotations": {"pins": [f"{n}=={v}" for n, v in
+                                                      sorted(locks.pins(lock.decode(errors="replace")).items())]}})
     workflow = environ.get("GITHUB_WORKFLOW_REF")
     run = (f"{environ.get('GITHUB_SERVER_URL', 'https://github.com')}/{environ['GITHUB_REPOSITORY']}/actions/runs/"
            f"{environ['GITHUB_RUN_ID']}") if environ.get("GITHUB_RUN_ID") and environ.get("GITHUB_REPOSITORY") else ""
@@ -79,10 +88,10 @@ def statement(repo: str, digest: str, pushed: list[str], labels: Mapping[str, st
 
 
 def attest(pushed: list[str], digest: str, labels: Mapping[str, str], sbom_document: bytes, sbom_at: str,
-           key: CryptoSigner | None) -> str:
+           key: CryptoSigner | None, lock: bytes = b"") -> str:
     """Sign the image's statement (unsigned without a key) and keep it beside the image; its reference."""
     repo = tags.split(pushed[0])[0]
-    envelope = signing.sign(statement(repo, digest, pushed, labels, sbom_document, sbom_at), key)
+    envelope = signing.sign(statement(repo, digest, pushed, labels, sbom_document, sbom_at, lock), key)
     data, media, _ = registry.manifest_of(pushed[0])
     where = attestation_ref(repo, digest)
     artifacts.push_attestation(where, envelope, oras.oci.Subject(media, digest, len(data)))
@@ -134,20 +143,46 @@ def verify(ref: str, key: SSlibKey) -> list[Check]:
         return [*done, Check("tag", False, f"{tag} is not a tag this image was pushed under "
                                            f"({', '.join(built_for) or 'none recorded'}): the digest was copied")]
     done.append(Check("tag", True, f"{tag}: pushed under it" if tag else "a digest reference: no tag to check"))
-    return [*done, _sbom(predicate)]
+    checked, document = _sbom(predicate)
+    done.append(checked)
+    return done if not checked.ok else [*done, _lock(predicate, document)]
 
 
-def _sbom(predicate: dict[str, Any]) -> Check:
+def _sbom(predicate: dict[str, Any]) -> tuple[Check, dict[str, Any]]:
+    """The SBOM check, and the SBOM (empty unless it passed)."""
     recorded = next((b for b in predicate.get("runDetails", {}).get("byproducts") or []
                      if isinstance(b, dict) and b.get("name") == sbom.FILE), None)
     if not recorded or not recorded.get("uri"):
-        return Check("sbom", False, "the statement records no SBOM")
+        return Check("sbom", False, "the statement records no SBOM"), {}
     document = artifacts.pull_sbom_bytes(recorded["uri"])
     if document is None:
-        return Check("sbom", False, f"no SBOM at {recorded['uri']}")
+        return Check("sbom", False, f"no SBOM at {recorded['uri']}"), {}
     held = hashlib.sha256(document).hexdigest()
     if held != recorded.get("digest", {}).get("sha256"):
         return Check("sbom", False, f"{recorded['uri']} is sha256:{held}, the statement recorded "
-                                    f"sha256:{recorded.get('digest', {}).get('sha256')}: it was changed")
+                                    f"sha256:{recorded.get('digest', {}).get('sha256')}: it was changed"), {}
     parsed = sbom.parse(document)
-    return Check("sbom", True, f"{recorded['uri']} as recorded ({sbom.summary(parsed) if parsed else 'unparsed'})")
+    if parsed is None:
+        return Check("sbom", False, f"{recorded['uri']} is not an SPDX document"), {}
+    return Check("sbom", True, f"{recorded['uri']} as recorded ({sbom.summary(parsed)})"), parsed
+
+
+def _lock(predicate: dict[str, Any], document: dict[str, Any]) -> Check:
+    """The packages of the stack's virtual environment the SBOM lists are the signed lock's, each at its version."""
+    recorded = next((d for d in predicate.get("buildDefinition", {}).get("resolvedDependencies") or []
+                     if isinstance(d, dict) and d.get("name") == LOCK), None)
+    if recorded is None:
+        return Check("lock", True, "none recorded: an image built on a vendor's, whose stack that image holds")
+    locked = dict(pin.split("==", 1) for pin in (recorded.get("annotations") or {}).get("pins") or [])
+    held = sbom.venv_packages(document)
+    wrong = sorted(f"{name} {'/'.join(sorted(held[name]))} (locked {locked[name]})" for name in locked
+                   if name in held and held[name] != {locked[name]})
+    missing = sorted(f"{name}=={locked[name]}" for name in locked if name not in held)
+    extra = sorted(f"{name} {'/'.join(sorted(versions))}" for name, versions in held.items() if name not in locked)
+    if wrong or missing or extra:
+        found = [f"{label}: {', '.join(items[:5])}{' ...' if len(items) > 5 else ''}"
+                 for label, items in (("other versions", wrong), ("not installed", missing), ("not locked", extra))
+                 if items]
+        return Check("lock", False, f"the SBOM's packages differ from the lock: {'; '.join(found)}")
+    return Check("lock", True, f"the SBOM's {len(held)} packages of /opt/venv are the lock's "
+                               f"(sha256:{recorded.get('digest', {}).get('sha256', '')[:12]}), each at its version")

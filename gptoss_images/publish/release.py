@@ -39,7 +39,8 @@ def push_existing(client: docker.DockerClient, profile: Profile, repo: str, regi
     line = sbom.summary(parsed)
     if not quiet:
         print(f"SBOM beside it: {where} ({line})", file=sys.stderr, flush=True)
-    attested = provenance.attest(refs, digests[refs[0]], image.labels, document, where, key)
+    lock = sbom.read(client, image.id, sbom.LOCK_PATH)  # none in an image built on a vendor's
+    attested = provenance.attest(refs, digests[refs[0]], image.labels, document, where, key, lock)
     if not quiet:
         signed = f"signed by key {key.public_key.keyid[:12]}" if key else \
             f"NOT signed: give --signing-key or {signing.SIGNING_VARIABLE}"

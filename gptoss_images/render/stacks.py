@@ -4,7 +4,8 @@ Profiles of one family and line that pin the same base image, vLLM, packages and
 vocabulary share one stack (a100, h100 and h200 of a line; b200-cu128, which adds
 FlashInfer, has its own). A stack is named by the line and tagged by a hash of its
 declared inputs: the profile data that decides it (base image, stack pins, vocabulary,
-SBOM tool), the templates its Dockerfile is rendered from and the files it copies.
+SBOM tool), the templates its Dockerfile is rendered from and the files it copies, its
+locks (locks/<stack>/) among them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from gptoss_images import REPO
 from gptoss_images.profiles.schema import Profile
+from gptoss_images.render import locks
 
 REPOSITORY = "gptoss-images-stack"
 """The stacks of the default repository (gptoss-images): a repository's stacks are REPO-stack."""
@@ -78,7 +80,12 @@ def with_digests(stacks: list[Stack]) -> list[Stack]:
     """The stacks with their hashes: of their declared inputs, the templates and the files they copy."""
     files = b"".join(path.encode() + (REPO / path).read_bytes() for path in TEMPLATES + COPIED)
     return [Stack(s.name, s.profiles, s.spec, hashlib.sha256(
-        json.dumps(inputs(s), sort_keys=True).encode() + files).hexdigest()) for s in stacks]
+        json.dumps(inputs(s), sort_keys=True).encode() + files + _locks(s)).hexdigest()) for s in stacks]
+
+
+def _locks(stack: Stack) -> bytes:
+    """The stack's locks, as its Dockerfile copies them (a missing one is reported by `render --check`)."""
+    return b"".join(lock.name.encode() + lock.read_bytes() for lock in locks.files(stack) if lock.is_file())
 
 
 def of(profile: str, stacks: list[Stack]) -> Stack | None:
