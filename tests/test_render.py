@@ -145,10 +145,9 @@ def test_a_stack_pin_moved_without_its_lock_is_named_by_render_check_and_lock_ch
     result = run_build("--profiles-dir", str(profiles_dir), "--docker-dir", str(out), "render", "--check")
     assert result.returncode == 1
     stale = [line for line in result.stderr.splitlines() if line.startswith("locks/")]
-    assert stale == [f"locks/cuda-current/py{python}.txt: resolved from vllm==0.33.0 nvidia-cuda-nvcc==13.0.88 "
-                     "nvidia-cuda-crt==13.0.88 nvidia-nvvm==13.0.88 nvidia-cuda-cccl==13.0.85, the stack now declares "
-                     "vllm==0.33.0 nvidia-cuda-nvcc==13.0.88 nvidia-cuda-crt==13.0.88 nvidia-nvvm==13.0.88 "
-                     "nvidia-cuda-cccl==13.0.86; run `python build.py lock cuda-current`" for python in ("3.12", "3.11")]
+    pins = "vllm==0.33.0 nvidia-cuda-nvcc==13.0.88 nvidia-cuda-crt==13.0.88 nvidia-nvvm==13.0.88 nvidia-cuda-cccl"
+    assert stale == [f"locks/cuda-current/py{python}.txt: resolved from {pins}==13.0.85, the stack now declares "
+                     f"{pins}==13.0.86; run `python build.py lock cuda-current`" for python in ("3.12", "3.11")]
     checked = run_build("--profiles-dir", str(profiles_dir), "lock", "--check")
     assert checked.returncode == 1 and checked.stderr.splitlines() == stale
 
