@@ -15,7 +15,10 @@ set -uo pipefail
 runs=/tmp/bench-runs
 case ${1:-} in
 start)
-    vocab=$(cd "$2" && pwd) label=$3
+    label=$3 vocab=/tmp/bench-vocab
+    # A copy outside the checkout: each later call of the device tool sends the working tree again, and an
+    # ignored folder it does not carry is gone mid-run (so went the vocabulary of the 2026-12-07 run).
+    rm -rf "$vocab" && cp -r "$2" "$vocab"
     shift 3
     [ -d /root/wheels ] || cat /root/stage/part.* | tar -xf - -C /root
     if [ ! -d /tmp/site/vllm ]; then

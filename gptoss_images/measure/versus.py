@@ -39,6 +39,8 @@ SHARE = "gpu-memory-utilization"
 WAVES = 3
 """Prompts per load, in waves of its concurrency: 1,536 at 512, the recipe's run."""
 WARM_UP_TOKENS = 16
+WARM_UP_SEED = 1000
+"""A warm-up wave's prompts: seeds from here, none a measured load's."""
 """Before a server's first measured run, one wave of the load's prompts with this many tokens out, not measured:
 on the H200 a first wave of 8 right after start-up waited 0.9-1.9 s for its first token, a later one 0.07-0.16 s.
 Later loads on the same server follow a measured one (each `vllm bench serve` costs about 20 s of start-up)."""
@@ -325,18 +327,25 @@ class Run:
                 self._measure(setting, load, slug, key, warm_up=number == 0)
 
     def _measure(self, setting: Setting, load: Load, slug: str, key: str | None, warm_up: bool) -> None:
-        """The measured run at the load; before a server's first, a warm-up wave at that load (not measured)."""
+        """The measured run at the load; before a server's first, a warm-up wave at that load (not measured).
+
+        Each load has prompts of its own seed, the same for every server, and a warm-up wave's are of another: a
+        server measured at several loads never sees a prompt twice, so vLLM's prefix caching (on by default, off in
+        the profiles) finds nothing from an earlier wave. (Runs before 2026-12-07 drew every load from seed 0: the
+        defaults' later loads were then served from their cache.)"""
+        seed = self.loads.index(load)
         name = f"bench-{slug}-at-{load.scenario}"
         url = f"http://127.0.0.1:{setting.port}"
         print(f"gptoss-bench:   at {load.scenario}'s load ({load.concurrency} in flight, {load.prompts} prompts)",
               file=sys.stderr, flush=True)
         if warm_up:
             warm = bench.command(url, self.first.plan.model, str(self.model_dir), load.concurrency, load.concurrency,
-                                 self.ns.input_len, WARM_UP_TOKENS, str(self.folder), f"{name}.warm-up.json", 1)
+                                 self.ns.input_len, WARM_UP_TOKENS, str(self.folder), f"{name}.warm-up.json",
+                                 WARM_UP_SEED + seed)
             bench.run(warm, setting.env, key, self.folder / f"{name}.warm-up.log",
                       self.folder / f"{name}.warm-up.json")
         argv = bench.command(url, self.first.plan.model, str(self.model_dir), load.concurrency, load.prompts,
-                             self.ns.input_len, self.ns.output_len, str(self.folder), f"{name}.json", 0)
+                             self.ns.input_len, self.ns.output_len, str(self.folder), f"{name}.json", seed)
         result = bench.run(argv, setting.env, key, self.folder / f"{name}.log", self.folder / f"{name}.json")
         gpus = setting.layout[0] * setting.layout[1]
         row = {"settings": setting.label, "scenario": setting.scenario, "load": load.scenario,
