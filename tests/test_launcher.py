@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -534,3 +535,59 @@ def test_credential_flags_and_variables_come_from_each_release_record_by_kind():
                          {}, secret_flags=later.secrets)
     assert "s3cret" not in shown.shell() + shown.as_json() and shown.argv.count("s3cret") == 1
     assert shown.shown_argv()[3:7] == ["--kv-connector-token", "<hidden>", "--kv-connector-token=<hidden>", "--port"]
+
+
+CONFIG = """\
+max-num-seqs: 64
+enable-prefix-caching: true
+compilation-config:
+  cudagraph_mode: FULL_AND_PIECEWISE
+hf-token: hf_s3cretTOKEN
+"""
+
+
+def test_a_config_file_is_read_as_the_pinned_vllm_reads_it_and_meets_every_rule(capsys, tmp_path):
+    """vLLM's --config FILE: its settings become flags before the command line's (which win), each checked as a
+    flag is; the command run has no --config, and a token in it is hidden like one given as a flag."""
+    config = tmp_path / "serve.yaml"
+    config.write_text(CONFIG)
+    plan = dry_run(capsys, "h100", "--config", str(config))
+    assert "--config" not in plan["argv"] and "hf_s3cretTOKEN" not in json.dumps(plan)
+    assert (plan["flags"]["max-num-seqs"], plan["flags"]["enable-prefix-caching"]) == ("64", True)
+    assert plan["flags"]["compilation-config"] == {"cudagraph_mode": "FULL_AND_PIECEWISE"}
+    assert dry_run(capsys, "h100", f"--config={config}", "--max-num-seqs", "32")["flags"]["max-num-seqs"] == "32"
+
+
+@pytest.mark.parametrize(("text", "name", "profile", "message"), [
+    ("tensor-parallel-size: 3\n", "c.yaml", "h100", "--tensor-parallel-size=3: openai/gpt-oss-120b on h100 allows"),
+    ("max-num-seq: 3\n", "c.yaml", "h100", "--config {path}: --max-num-seq: abbreviations are not accepted"),
+    ("all2all-backend: nope\n", "c.yml", "h100", "--config {path}: --all2all-backend='nope': allowed: "),
+    ("config: other.yaml\n", "c.yaml", "h100", "--config {path}: --config: a config file inside a config file"),
+    ("compilation-config: {level: 3}\n", "c.yaml", "h100-cu128",
+     "key 'compilation-config': vLLM 0.10.2 passes a mapping as Python text, which its JSON parser refuses"),
+    ("enable-prefix-caching: false\n", "c.yaml", "h100-cu128", "vLLM 0.10.2 drops a key set to false; leave it"),
+    ("max-num-seqs: true\n", "c.yaml", "h100", "key 'max-num-seqs': true for a flag that takes a value"),
+    ("- max-num-seqs\n", "c.yaml", "h100", "--config {path}: must be a mapping of settings (key: value), not list"),
+    ("max-num-seqs: [\n", "c.yaml", "h100", "--config {path}: malformed YAML: line 2: "),
+    ("max-num-seqs: 8\n", "c.json", "h100", "--config {path}: vLLM reads a YAML file named .yaml or .yml"),
+    ("a: " + "[" * 30 + "]" * 30 + "\n", "c.yaml", "h100", "--config {path}: nested deeper than 20 levels"),
+    ("hf-token: hf_s3cretTOKEN\nmax-num-seq: 1\n", "c.yaml", "h100", "--max-num-seq: abbreviations"),
+])
+def test_a_bad_config_file_is_one_line_naming_it(text, name, profile, message, tmp_path):
+    path = tmp_path / name
+    path.write_text(text)
+    environ = {"GPTOSS_PROFILE": str(REPO / "docker" / profile / "profile.json"), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-m", "gptoss_images.launcher", "--dry-run", "--config", str(path)],
+                            cwd=REPO, env=environ, capture_output=True, text=True)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert message.format(path=path) in lines[0] and "s3cret" not in result.stderr
+
+
+def test_a_config_file_that_is_a_fifo_is_refused_without_waiting(tmp_path):
+    fifo = tmp_path / "c.yaml"
+    os.mkfifo(fifo)
+    environ = {"GPTOSS_PROFILE": str(REPO / "docker/h100/profile.json"), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-m", "gptoss_images.launcher", "--dry-run", "--config", str(fifo)],
+                            cwd=REPO, env=environ, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "a named pipe (FIFO), not a regular file" in result.stderr

@@ -29,9 +29,10 @@ class Rejected(ValueError):
     """vLLM would refuse this: one line naming the flag and what it takes."""
 
 
-UNREAD = {"config": "a YAML file of settings that vLLM reads after every check here, so none of them would be "
-                     "checked; give each as a flag (vLLM reads 'key: value' as --key value) or a GPTOSS_* variable"}
-"""Flags that would carry settings past the rules, and what to give instead."""
+UNREAD = {"config": "a config file inside a config file (or one left where the launcher does not expand it); "
+                     "vLLM reads one, given to the launcher as --config FILE"}
+"""Flags that would carry settings past the rules, and what to give instead (the launcher expands the one
+`--config FILE` it is given into flags first: core/config_file.py)."""
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gptoss_images.core import config_file, inputs, select, vendors, vllm_api
 from gptoss_images.core import fit as layout_fit
-from gptoss_images.core import inputs, select, vendors, vllm_api
 from gptoss_images.core import plan as planner
 from gptoss_images.core.inputs import BadInput
 from gptoss_images.launcher import checks, download, health
@@ -170,6 +170,7 @@ def resolve_profile(profile: dict[str, Any], api: vllm_api.Api, argv: list[str],
     parser = parser or make_parser(profile)
     if extend:
         extend(parser)
+    argv = config_file.expand(argv, api, vllm_api.behaviour(api.version))  # its settings meet every rule below
     ns, words = parser.parse_known_args(argv)
     extra = vllm_api.parse(api, words, secret=api.secrets)
     values, extra = inputs.collect(ns, environ, list(profile["options"]), extra)
