@@ -56,7 +56,10 @@ def one_line_error(result: subprocess.CompletedProcess, *expected: str) -> None:
     (["--gpu-memory-utilization", "\u0660.\u0669"], {}, ["must be a number above 0 and at most 1"]),
     (["--swap-space", "\u0664"], {}, ["--swap-space='\u0664': must be a number"]),
     (["--served-model-name", "a\nb"], {}, ["a line break or NUL; give the value on one line"]),
-    (["--config", "/etc/hostname"], {}, ["--config: a YAML file of settings that vLLM reads after every check here"]),
+    (["--config", "/etc/hostname"], {}, ["--config /etc/hostname: vLLM reads a YAML file named .yaml or .yml"]),
+    (["--config", "/nonexistent.yaml"], {}, ["--config /nonexistent.yaml: no such file"]),
+    (["--config"], {}, ["--config: needs a YAML file (.yaml or .yml)"]),
+    (["--config", "a.yaml", "--config=b.yaml"], {}, ["--config: given twice; vLLM reads one config file"]),
     # secrets
     ([], {"GPTOSS_API_KEY": ""}, ["GPTOSS_API_KEY=<hidden>: must be a non-empty key"]),
     (["--api-key", " "], {}, ["must be a non-empty key"]),
