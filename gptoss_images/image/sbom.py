@@ -18,7 +18,8 @@ import docker
 PATH = "/opt/gptoss/sbom.spdx.json"
 LOCK_PATH = "/opt/gptoss/requirements.lock"
 """The lock a stack image was installed from (settle.py puts it there)."""
-VENV_PACKAGE = re.compile(r"/opt/venv/lib/python[0-9.]+/site-packages/[^/]+\.dist-info/METADATA")
+VENV_PACKAGE = re.compile(r"(?:^|[\s:,])/?opt/venv/lib/python[0-9.]+/site-packages/[^/,]+\.dist-info/METADATA")
+"""Where syft found a distribution of the stack's venv (a path from the scanned root, with or without its slash)."""
 FILE = "sbom.spdx.json"
 MEDIA_TYPE = "application/spdx+json"
 KEY = ("vllm", "torch", "triton", "flashinfer-python", "transformers")
@@ -58,6 +59,17 @@ def venv_packages(document: dict[str, Any]) -> dict[str, set[str]]:
             name = re.sub(r"[-_.]+", "-", str(package.get("name", ""))).lower()
             found.setdefault(name, set()).add(package["versionInfo"])
     return found
+
+
+def lock_differences(document: dict[str, Any], pins: dict[str, str]) -> list[str]:
+    """How the venv's packages the SBOM lists differ from a lock's `pins` (name -> version): none if they are the
+    lock's, each at its version."""
+    held = venv_packages(document)
+    found = (("other versions", sorted(f"{n} {'/'.join(sorted(held[n]))} (locked {v})" for n, v in pins.items()
+                                       if n in held and held[n] != {v})),
+             ("not installed", sorted(f"{n}=={v}" for n, v in pins.items() if n not in held)),
+             ("not locked", sorted(f"{n} {'/'.join(sorted(vs))}" for n, vs in held.items() if n not in pins)))
+    return [f"{label}: {', '.join(items[:5])}{' ...' if len(items) > 5 else ''}" for label, items in found if items]
 
 
 def summary(document: dict[str, Any]) -> str:

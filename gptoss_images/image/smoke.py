@@ -28,6 +28,7 @@ import docker
 from gptoss_images.errors import UserError
 from gptoss_images.image import sbom
 from gptoss_images.profiles.schema import Profile
+from gptoss_images.render import locks
 from gptoss_images.vllm import install
 
 PROBE = Path(__file__).with_name("probe.py")
@@ -140,7 +141,8 @@ def _cuda(profile: Profile, held: dict) -> Check:
 
 
 def _sbom(client: docker.DockerClient, image_id: str, profile: Profile, held: dict) -> Check:
-    """The SBOM baked in lists vLLM and torch at the versions the image holds."""
+    """The SBOM baked in lists vLLM and torch at the versions the image holds, and (a stack of ours) the packages
+    of its lock and no other in the venv."""
     document = sbom.parse(sbom.read(client, image_id))
     if document is None:
         return Check("sbom", False, f"no SPDX document at {sbom.PATH}")
@@ -148,6 +150,8 @@ def _sbom(client: docker.DockerClient, image_id: str, profile: Profile, held: di
     wrong = [f"{name} {held.get(key)} (listed: {', '.join(sorted(listed.get(name, []))) or 'none'})"
              for name, key in (("vllm", "vllm"), ("torch", "torch")) if held.get(key)
              and held[key] not in listed.get(name, set())]
+    if profile.stack.source == "pypi":  # a stack of ours: the venv is its lock, each package at its version
+        wrong += sbom.lock_differences(document, locks.pins(sbom.read(client, image_id, sbom.LOCK_PATH).decode()))
     return Check("sbom", not wrong, sbom.summary(document) if not wrong else f"missing or wrong: {'; '.join(wrong)}")
 
 

@@ -174,15 +174,8 @@ def _lock(predicate: dict[str, Any], document: dict[str, Any]) -> Check:
     if recorded is None:
         return Check("lock", True, "none recorded: an image built on a vendor's, whose stack that image holds")
     locked = dict(pin.split("==", 1) for pin in (recorded.get("annotations") or {}).get("pins") or [])
-    held = sbom.venv_packages(document)
-    wrong = sorted(f"{name} {'/'.join(sorted(held[name]))} (locked {locked[name]})" for name in locked
-                   if name in held and held[name] != {locked[name]})
-    missing = sorted(f"{name}=={locked[name]}" for name in locked if name not in held)
-    extra = sorted(f"{name} {'/'.join(sorted(versions))}" for name, versions in held.items() if name not in locked)
-    if wrong or missing or extra:
-        found = [f"{label}: {', '.join(items[:5])}{' ...' if len(items) > 5 else ''}"
-                 for label, items in (("other versions", wrong), ("not installed", missing), ("not locked", extra))
-                 if items]
-        return Check("lock", False, f"the SBOM's packages differ from the lock: {'; '.join(found)}")
-    return Check("lock", True, f"the SBOM's {len(held)} packages of /opt/venv are the lock's "
+    differences = sbom.lock_differences(document, locked)
+    if differences:
+        return Check("lock", False, f"the SBOM's packages differ from the lock: {'; '.join(differences)}")
+    return Check("lock", True, f"the SBOM's {len(locked)} packages of /opt/venv are the lock's "
                                f"(sha256:{recorded.get('digest', {}).get('sha256', '')[:12]}), each at its version")
