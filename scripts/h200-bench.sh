@@ -8,6 +8,10 @@
 # calls that follow, back to back, wait for it; each wait brings back what the run has written so far
 # ($OUT/LABEL.tgz: transcript, result.json, vLLM's logs, vllm bench's results).
 #
+# Staging: the checkout that travels with every call is about 5 MiB (locks/ included), so the wheel chunks of
+# ../shared/device/stage-wheels.sh (60 MiB) no longer fit beside it under the tool's 64 MiB: split them at 52M
+# (`tar -cf - -C .device-wheels wheels | split -b 52M`, one part per .device-wheels/cN), seven calls.
+#
 # usage (repository root, on the device):
 #   scripts/h200-bench.sh start VOCAB_DIR LABEL [gptoss-bench --synthetic options...]
 #   scripts/h200-bench.sh wait LABEL SECONDS     exit 0 once the run has ended, 1 while it runs on
