@@ -93,12 +93,12 @@ def lock(stack: Stack, python: str, index_url: str | None = None, extra_index_ur
     with tempfile.TemporaryDirectory() as tmp:
         wanted, out = Path(tmp, "requirements.in"), Path(tmp, "lock.txt")
         wanted.write_text("\n".join(requirements(stack)) + "\n")
-        command = [uv, "pip", "compile", str(wanted), "--generate-hashes", "--no-header", "--quiet",
+        command = [uv, "pip", "compile", wanted.name, "--generate-hashes", "--no-header", "--quiet",
                    "--python-version", python, "--python-platform", PLATFORM, "--output-file", str(out),
                    "--index-url", index_url or "https://pypi.org/simple",
                    *(["--extra-index-url", extra_index_url] if extra_index_url else [])]
         env = {k: v for k, v in os.environ.items() if not k.startswith("UV_")}  # no user setting changes a lock
-        done = subprocess.run(command, capture_output=True, text=True, env=env)
+        done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp)  # "via -r requirements.in"
         if done.returncode:
             reason = (done.stderr.strip().splitlines() or ["no output"])
             raise UserError(f"{stack.name}: uv could not resolve {' '.join(requirements(stack))} for Python "
