@@ -12,6 +12,8 @@ adds nothing the rules do not see, and the command it prints and runs has no `--
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 from gptoss_images.core import files, vllm_api
@@ -19,6 +21,23 @@ from gptoss_images.core.inputs import BadInput
 
 LIMIT = files.MiB
 MAX_DEPTH = 20
+READER = """
+import json, sys
+try:
+    import yaml
+except ImportError:
+    print(json.dumps({"error": "PyYAML, which vLLM reads it with, is not installed here"})); sys.exit()
+try:
+    data = yaml.safe_load(sys.stdin)
+except yaml.YAMLError as exc:
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}: " if mark else ""
+    print(json.dumps({"error": f"malformed YAML: {where}{getattr(exc, 'problem', None) or exc}"})); sys.exit()
+except RecursionError:
+    print(json.dumps({"error": "nested too deep"})); sys.exit()
+print(json.dumps({"data": data}, default=str))
+"""
+"""PyYAML's safe_load, as vLLM's load_config_file calls it, its answer as JSON (dates as vLLM's str() gives them)."""
 
 
 def expand(argv: list[str], api: vllm_api.Api, behaviour: dict[str, bool]) -> list[str]:
@@ -52,18 +71,15 @@ def read(path: str) -> dict[str, Any]:
         raise BadInput(f"{where}: {exc}") from None
     except UnicodeDecodeError:
         raise BadInput(f"{where}: not UTF-8 text") from None
-    try:
-        import yaml  # the image's stack holds PyYAML (vLLM reads the file with it); read only when one is given
-    except ImportError:
-        raise BadInput(f"{where}: PyYAML, which vLLM reads it with, is not installed here") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f"line {mark.line + 1}: " if mark else ""
-        raise BadInput(f"{where}: malformed YAML: {line}{getattr(exc, 'problem', None) or exc}") from None
-    except RecursionError:
-        raise BadInput(f"{where}: nested too deep") from None
+    try:  # parsed by the stack's own PyYAML, vLLM's reader, in a process of its own: this module stays standard
+        done = subprocess.run([sys.executable, "-c", READER], input=text, capture_output=True, text=True,
+                              timeout=60)
+        answer = json.loads(done.stdout)
+    except (subprocess.TimeoutExpired, ValueError, RecursionError):
+        raise BadInput(f"{where}: unreadable as YAML within a minute") from None
+    if "error" in answer:
+        raise BadInput(f"{where}: {answer['error']}")
+    data = answer.get("data")
     if not isinstance(data, dict):
         raise BadInput(f"{where}: must be a mapping of settings (key: value), not {type(data).__name__}")
     if _depth(data) > MAX_DEPTH:
