@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from gptoss_images.image import build, sbom
-from gptoss_images.publish import artifacts
+from gptoss_images.publish import artifacts, provenance
 from gptoss_images.publish.registry import PushFailed
 from gptoss_images.publish.registry import push as registry_push
 from tests.conftest import BUILD_TIMEOUT_S, REPO, run_build
@@ -39,7 +39,8 @@ def test_push_verifies_digests_and_a_sibling_sends_only_its_own_layers(client, h
     assert [p.split()[1].rsplit(":", 1)[1] for p in pushed][-1] == "gptoss-h100"  # floating tag last
     immutable = pushed[0].split()[1]
     verified = run_build("verify", f"{target}:gptoss-h100", "--key", str(tmp_path / "signing.pub"))
-    assert verified.returncode == 0 and verified.stdout.count("PASS") == 6, verified.stdout + verified.stderr
+    assert verified.returncode == 0 and verified.stdout.count("PASS") == len(provenance.CHECKS), verified.stdout
+    assert "PASS  lock        the SBOM's 198 packages of /opt/venv are the lock's" in verified.stdout
     assert "provenance beside it: " in result.stderr and "(signed by key " in result.stderr
     assert "BEGIN PRIVATE KEY" not in result.stderr + result.stdout
     sent = re.findall(rf"pushing {re.escape(immutable)}: layer \w+ sent \(([0-9.]+) MB, [0-9.]+ MB/s\)", result.stderr)
