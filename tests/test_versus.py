@@ -51,6 +51,8 @@ def _planned(options: list[str], profile: Path) -> list[versus.Setting]:
 
 def test_the_profile_the_next_run_serves_is_h200_carried_to_the_release_by_the_rename_record():
     assert pins.carried_profile(REPO / "profiles", "h200", "0.20.2") == CARRIED.read_bytes()
+    h100 = REPO / "tests/fixtures/gpus/h100-vllm0.20.2-profile.json"  # served where the tool lends an H100
+    assert pins.carried_profile(REPO / "profiles", "h100", "0.20.2") == h100.read_bytes()
 
 
 @pytest.mark.parametrize("run", sorted(RUNS))

@@ -15,6 +15,8 @@ from typing import Any
 
 import docker
 
+from gptoss_images.render import locks
+
 PATH = "/opt/gptoss/sbom.spdx.json"
 LOCK_PATH = "/opt/gptoss/requirements.lock"
 """The lock a stack image was installed from (settle.py puts it there)."""
@@ -44,7 +46,7 @@ def packages(document: dict[str, Any]) -> dict[str, set[str]]:
     """Package name (normalised as pip does) -> the versions the SBOM lists."""
     found: dict[str, set[str]] = {}
     for package in document.get("packages") or []:
-        name = re.sub(r"[-_.]+", "-", str(package.get("name", ""))).lower()
+        name = locks.normalise(str(package.get("name", "")))
         if name and package.get("versionInfo"):
             found.setdefault(name, set()).add(package["versionInfo"])
     return found
@@ -56,8 +58,7 @@ def venv_packages(document: dict[str, Any]) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for package in document.get("packages") or []:
         if VENV_PACKAGE.search(str(package.get("sourceInfo", ""))) and package.get("versionInfo"):
-            name = re.sub(r"[-_.]+", "-", str(package.get("name", ""))).lower()
-            found.setdefault(name, set()).add(package["versionInfo"])
+            found.setdefault(locks.normalise(str(package.get("name", ""))), set()).add(package["versionInfo"])
     return found
 
 

@@ -48,6 +48,7 @@ def pins(text: str) -> dict[str, str]:
 
 
 def normalise(name: str) -> str:
+    """A distribution's name as pip compares it (PEP 503)."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
