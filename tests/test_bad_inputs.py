@@ -15,6 +15,7 @@ from gptoss_images.launcher.main import main
 from tests.conftest import REPO, run_build
 
 H100 = str(REPO / "docker" / "h100-cu128" / "profile.json")
+H200 = str(REPO / "docker" / "h200" / "profile.json")  # the current line
 
 
 def launch(*args: str, env: dict | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -50,6 +51,21 @@ def one_line_error(result: subprocess.CompletedProcess, *expected: str) -> None:
     (["--max-num-seqs", "4", "--max_num_seqs", "8"], {}, ["give it once"]),
     (["--compilation-config", '{"pass_confg": {}}'], {}, ["unknown key 'pass_confg'; did you mean pass_config?"]),
     (["--kv-cache-dtype", "fp9"], {}, ["allowed: auto, fp8"]),
+    # values inside JSON configs and numbers, against the ranges and types of the release's config classes
+    (["--max-num-batched-tokens", "0"], {"GPTOSS_PROFILE": H200}, ["--max-num-batched-tokens='0': vLLM takes an "
+                                                                  "integer (8192, 8k) ≥ 1"]),
+    (["--stream-interval", "0"], {"GPTOSS_PROFILE": H200}, ["--stream-interval='0': vLLM takes an integer ≥ 1"]),
+    (["--compilation-config", '{"pass_config": 5}'], {"GPTOSS_PROFILE": H200},
+     ["--compilation-config.pass_config=5: vLLM takes a JSON object"]),
+    (["--speculative-config", '{"num_speculative_tokens": -1}'], {"GPTOSS_PROFILE": H200},
+     ["--speculative-config.num_speculative_tokens=-1: vLLM takes an integer ≥ 1"]),
+    (["--compilation-config", '{"pass_config": {"fuse_norm_quant": "yes"}}'], {"GPTOSS_PROFILE": H200},
+     ["--compilation-config.pass_config.fuse_norm_quant=\"yes\": vLLM takes true or false or null"]),
+    (["--compilation-config.mode", "7"], {"GPTOSS_PROFILE": H200},
+     ["--compilation-config.mode=7: vLLM takes one of dynamo_trace_once, none, stock_torch_compile, vllm_compile or "
+      "an integer from 0 to 3 or null"]),
+    (["--kernel-config", '{"moe_backend": "fastest"}'], {"GPTOSS_PROFILE": H200},
+     ["--kernel-config.moe_backend=\"fastest\": vLLM takes one of aiter"]),
     # numbers as a person writes them: ASCII digits, one line
     (["--max-num-seqs", "1_0"], {}, ["--max-num-seqs='1_0': must be an integer from 1 to"]),
     ([], {"GPTOSS_MAX_NUM_SEQS": "8\n"}, ["GPTOSS_MAX_NUM_SEQS='8\\n': must be an integer from 1 to"]),
@@ -123,6 +139,28 @@ def test_a_gpt_oss_folder_is_served_by_its_config_not_its_name(tmp_path, capsys)
     assert main(["--dry-run", "--json", "--model", str(folder)], {"GPTOSS_PROFILE": H100}) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["tensor_parallel_size"] == 2  # 120b's default on H100, whatever the folder is called
+
+
+@pytest.mark.parametrize("args", [
+    ["--compilation-config", '{"cudagraph_mode": "full_and_piecewise", "pass_config": {"fuse_norm_quant": true}}'],
+    ["--compilation-config.cudagraph_mode", "FULL"], ["--compilation-config.cudagraph_mode=Piecewise"],
+    ["--compilation-config", '{"cudagraph_capture_sizes": [1, 2, 4], "max_cudagraph_capture_size": "512"}'],
+    ["--speculative-config", '{"num_speculative_tokens": 3.0, "method": "eagle3", "model": "m"}'],
+    ["-O3"], ["--compilation-config.max_cudagraph_capture_size", "1k"], ["--max-num-batched-tokens", "8K"],
+    ["--compilation-config", '{"max_cudagraph_capture_size": 1K}'],
+])
+def test_config_values_vllm_takes_are_taken(args, capsys):
+    """What the release's own config classes accept (pydantic's lax numbers, enum names in any case, sizes such
+    as 1k in dotted keys) passes: the check refuses only what vLLM would."""
+    assert main(["--dry-run", *args], {"GPTOSS_PROFILE": H200}) == 0, capsys.readouterr().err
+
+
+def test_a_dotted_size_reaches_vllm_as_the_release_reads_it(capsys):
+    """0.20.2 on reads `1k` in a dotted key as 1,000; 0.10.2 keeps the text (vllm-api/behaviour.json)."""
+    assert main(["--dry-run", "--json", "--compilation-config.max_cudagraph_capture_size", "1K"],
+                {"GPTOSS_PROFILE": H200}) == 0
+    words = json.loads(capsys.readouterr().out)["argv"]
+    assert json.loads(words[words.index("--compilation-config") + 1])["max_cudagraph_capture_size"] == 1024
 
 
 def test_extra_flags_are_normalised_and_replace_the_profiles(capsys):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import os
 import shutil
 import string
@@ -75,6 +76,28 @@ def _one_line_error(code: int, err: str, prefix: str) -> None:
         assert len(errors) >= 1, err
         assert all(line.startswith((prefix, "gptoss-serve: warning:", "gptoss-serve: note:"))
                    for line in err.splitlines() if line.strip()), err
+
+
+CURRENT = vllm_api.load("0.33.0")
+CONFIG_KEYS = sorted((flag, key) for flag, spec in CURRENT.flags.items() for key in spec.get("keys", {}))
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False) |
+                           st.text(max_size=12) | st.sampled_from(["FULL", "full", "eagle3", "3", "1k", "auto"]),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                      max_size=3), max_leaves=6)
+
+
+@SETTINGS
+@given(target=st.sampled_from(CONFIG_KEYS), value=JSON_VALUES, dotted=st.booleans())
+def test_a_json_config_takes_any_value(target, value, dotted):
+    """Any value at any key of any JSON config of the current line: taken, or refused with one line that names
+    the flag and key, before vLLM is started."""
+    flag, key = target
+    text = json.dumps(value)
+    argv = [f"--{flag}.{key}", text] if dotted else [f"--{flag}", json.dumps({key: value})]
+    try:
+        vllm_api.parse(CURRENT, argv)
+    except vllm_api.Rejected as exc:
+        assert "\n" not in str(exc) and f"--{flag}" in str(exc) and key in str(exc), exc
 
 
 @SETTINGS

@@ -105,6 +105,10 @@ BAD = [
      "write the full name: --max-num-seqs"),
     ("h100.yaml", "extends: cuda\nserve: {config: {compilation-config: {pass_confg: {enable_noop: true}}}}\n",
      "serve.config.compilation-config: --compilation-config: unknown key 'pass_confg'; did you mean pass_config?"),
+    ("h100.yaml", "extends: cuda\nlines: {current: {serve: {config: {compilation-config: {pass_config: 5}}}}}\n",
+     "lines.current.serve.config.compilation-config: --compilation-config.pass_config=5: vLLM takes a JSON object"),
+    ("h100.yaml", "extends: cuda\nlines: {current: {serve: {scenarios: {balanced: {args: {max-num-batched-tokens: 0}}}}}}\n",
+     "--max-num-batched-tokens='0': vLLM takes an integer (8192, 8k) ≥ 1"),
     ("h100.yaml",
      "extends: cuda\nmodels: {openai/gpt-oss-120b: {rules: [{tp: 2, args: {gpu-memory-utilization: 1.5}}]}}\n",
      "models.openai/gpt-oss-120b.rules[0].args.gpu-memory-utilization: --gpu-memory-utilization='1.5': "

@@ -246,7 +246,7 @@ def _apply(api: vllm_api.Api, args: dict, name: str, value: Any) -> None:
                 if not isinstance(node.get(part), dict):
                     node[part] = {}
                 node = node[part]
-            node[leaf] = _json_or_text(text)
+            node[leaf] = True if text is None else vllm_api.dotted_value(api, text)
         _set(api, args, name, config)
     elif value is False:
         negations = api.spec(name).get("negations", [])
@@ -254,18 +254,6 @@ def _apply(api: vllm_api.Api, args: dict, name: str, value: Any) -> None:
         _set(api, args, spelling[2:], True)
     else:
         _set(api, args, name, value)
-
-
-def _json_or_text(text: str | None) -> Any:
-    if text is None:
-        return True
-    lowered = {"true": True, "false": False}.get(text.lower())
-    if lowered is not None:
-        return lowered
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def _choices(profile: dict, values: dict, model: str) -> dict[str, dict]:

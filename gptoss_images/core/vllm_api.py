@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 RECORDS = Path(__file__).resolve().parents[2] / "vllm-api"
-HUMAN_INT = re.compile(r"-?[0-9]+(\.[0-9]+)?[kKmMgGtT]?\Z")
 
 
 class Rejected(ValueError):
@@ -212,17 +211,20 @@ def parse(api: Api, argv: list[str], secret: set[str] = frozenset()) -> list[tup
         if not values and spec.get("nargs") not in ("?", "*"):
             raise Rejected(f"{shown} needs a value ({describe(spec)})")
         if keypath is not None:
-            _check_keys(spec, keypath.split("."), shown)
+            item = _check_keys(spec, keypath.split("."), shown)
+            if values:
+                check_item(item, dotted_value(api, values[0]), shown, hidden=name in secret)
             out.append((name, {keypath: values[0] if values else None}))
             continue
         for value in values:
-            check_value(spec, value, shown, hidden=name in secret)
+            check_value(spec, value, shown, hidden=name in secret,
+                        human=behaviour(api.version).get("config-values-human-readable", False))
         out.append((name, values if spec.get("nargs") in ("+", "*") else (values[0] if values else None)))
     return out
 
 
-def check_value(spec: dict[str, Any], text: str, shown: str, hidden: bool = False) -> None:
-    """One value of a flag, as typed on a command line."""
+def check_value(spec: dict[str, Any], text: str, shown: str, hidden: bool = False, human: bool = False) -> None:
+    """One value of a flag, as typed on a command line; `human`: the release reads sizes (80m) inside JSON."""
     kind, given = spec["value"], "the value" if hidden else repr(text)
     if kind != "json" and any(c in text for c in "\r\n\0"):
         raise Rejected(f"{shown}={given}: a line break or NUL; give the value on one line")
@@ -230,7 +232,7 @@ def check_value(spec: dict[str, Any], text: str, shown: str, hidden: bool = Fals
         raise Rejected(f"{shown}={given}: allowed: {', '.join(spec['choices'])}")
     if kind == "int" and not re.fullmatch(r"-?[0-9]+", text.strip()):
         raise Rejected(f"{shown}={given}: must be an integer")
-    if kind == "human-int" and not HUMAN_INT.match(text.strip()):
+    if kind == "human-int" and not _reads(human_readable_int, text):
         raise Rejected(f"{shown}={given}: must be an integer such as 8192, or 8k / 32K")
     if kind == "float":
         try:
@@ -242,7 +244,7 @@ def check_value(spec: dict[str, Any], text: str, shown: str, hidden: bool = Fals
         if not math.isfinite(number):
             raise Rejected(f"{shown}={given}: must be a finite number")
     if kind == "json":
-        _check_json(spec, text, shown, given)
+        _check_json(spec, expand_human_numbers(text) if human else text, shown, given, hidden)
     if kind in ("int", "float", "human-int"):
         _check_range(spec, text, shown, given)
 
@@ -259,7 +261,7 @@ def describe(spec: dict[str, Any]) -> str:
 
 
 def _check_range(spec: dict[str, Any], text: str, shown: str, given: str) -> None:
-    value = _human(text)
+    value = float(text) if spec["value"] == "float" else human_readable_int(text)
     low, high = spec.get("min"), spec.get("max")
     below = low is not None and (value <= low if spec.get("min_exclusive") else value < low)
     above = high is not None and (value >= high if spec.get("max_exclusive") else value > high)
@@ -267,15 +269,56 @@ def _check_range(spec: dict[str, Any], text: str, shown: str, given: str) -> Non
         raise Rejected(f"{shown}={given}: vLLM takes {describe(spec)}")
 
 
-def _human(text: str) -> float:
-    text = text.strip()
-    if text[-1:].isalpha():
-        scale = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}[text[-1].lower()] * (1.024 if text[-1].isupper() else 1)
-        return float(text[:-1]) * scale
-    return float(text)
+def human_readable_int(text: str) -> int:
+    """`8k` -> 8,000, `8K` -> 8,192, `25.6k` -> 25,600, as vLLM's argparse_utils.human_readable_int reads
+    them (decimals with binary suffixes refused). Raises ValueError."""
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([kKmMgGtT])", text.strip())
+    if not match:
+        return int(text)
+    number, suffix = match.groups()
+    if suffix.islower():
+        return int(float(number) * 10 ** (3 * "kmgt".index(suffix) + 3))
+    return int(number) * 2 ** (10 * "KMGT".index(suffix) + 10)
 
 
-def _check_json(spec: dict[str, Any], text: str, shown: str, given: str) -> None:
+def _reads(read: Any, text: str) -> bool:
+    try:
+        read(text)
+    except ValueError:
+        return False
+    return True
+
+
+HUMAN_IN_JSON = re.compile(r"\b\d+(?:\.\d+)?[kKmMgGtT]\b")
+
+
+def expand_human_numbers(text: str) -> str:
+    """A JSON config as releases with `config-values-human-readable` read it: bare sizes outside strings
+    (`{"cpu_bytes_to_use": 80m}`) become numbers (vLLM's engine/arg_utils._expand_json_human_readable_numbers)."""
+    parts = re.split(r'("(?:[^"\\]|\\.)*")', text)
+    parts[::2] = [HUMAN_IN_JSON.sub(lambda m: str(human_readable_int(m.group())), part) for part in parts[::2]]
+    return "".join(parts)
+
+
+def dotted_value(api: Api, text: str) -> Any:
+    """A dotted key's value (`--compilation-config.mode 3`) as the release's FlexibleArgumentParser reads it:
+    JSON if it parses, else a size (`1k`) where the release reads sizes there, else the text (`True` and
+    `FALSE` as booleans: the config classes read them so)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if behaviour(api.version).get("config-values-human-readable"):
+        try:
+            return human_readable_int(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _check_json(spec: dict[str, Any], text: str, shown: str, given: str, hidden: bool) -> None:
     try:
         value = json.loads(text)
     except ValueError:
@@ -284,10 +327,10 @@ def _check_json(spec: dict[str, Any], text: str, shown: str, given: str) -> None
         return
     if not isinstance(value, dict):
         raise Rejected(f"{shown}={given}: must be a JSON object")
-    _check_mapping(spec, value, shown)
+    _check_mapping(spec, value, shown, hidden)
 
 
-def _check_mapping(spec: dict[str, Any], value: dict, shown: str) -> None:
+def _check_mapping(spec: dict[str, Any], value: dict, shown: str, hidden: bool = False) -> None:
     keys = spec.get("keys")
     if not keys:
         return
@@ -296,19 +339,86 @@ def _check_mapping(spec: dict[str, Any], value: dict, shown: str) -> None:
             close = difflib.get_close_matches(str(key), keys, n=1, cutoff=0.75)
             hint = f"did you mean {close[0]}? " if close else ""
             raise Rejected(f"{shown}: unknown key {key!r}; {hint}allowed: {', '.join(keys)}")
-        if isinstance(item, dict) and keys[key].get("keys"):
-            _check_mapping(keys[key], item, f"{shown}.{key}")
+        check_item(keys[key], item, f"{shown}.{key}", hidden)
 
 
-def _check_keys(spec: dict[str, Any], path: list[str], shown: str) -> None:
+def check_item(spec: dict[str, Any], item: Any, shown: str, hidden: bool = False) -> None:
+    """A value inside a JSON config, against what its config class's own validation takes (the record's
+    `accepts`: JSON kinds, `choices`, `min`/`max`; recorded where the release can be asked field by field)."""
+    kind = json_kind(item)
+    accepts = spec.get("accepts")
+    if accepts is not None:
+        given = "the value" if hidden else json.dumps(item, ensure_ascii=False)[:80]
+        choice = kind == "text" and "choices" in spec and _chosen(spec, item)
+        if kind not in accepts and not choice:
+            raise Rejected(f"{shown}={given}: vLLM takes {describe_item(spec)}")
+        if kind in NUMERIC and ("int" in accepts or "float" in accepts):
+            number = float(item)
+            low, high = spec.get("min"), spec.get("max")
+            if (low is not None and (number <= low if spec.get("min_exclusive") else number < low)) or \
+                    (high is not None and (number >= high if spec.get("max_exclusive") else number > high)):
+                raise Rejected(f"{shown}={given}: vLLM takes {describe_item(spec)}")
+    if isinstance(item, dict):
+        _check_mapping(spec, item, shown, hidden)
+
+
+NUMERIC = ("bool", "int", "whole-float", "float", "numeric-text")
+
+
+def json_kind(value: Any) -> str:
+    """The kind of a JSON value, as the record's `accepts` names them (gptoss_images/vllm/introspect.py)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "whole-float" if value.is_integer() else "float"
+    if isinstance(value, str):
+        return "numeric-text" if re.fullmatch(r"\s*-?[0-9]+(\.[0-9]+)?\s*", value) else "text"
+    return "list" if isinstance(value, list) else "object"
+
+
+def _chosen(spec: dict[str, Any], text: str) -> bool:
+    if spec.get("any_case"):
+        return text.casefold() in {c.casefold() for c in spec["choices"]}
+    return text in spec["choices"]
+
+
+def describe_item(spec: dict[str, Any]) -> str:
+    """What a value inside a JSON config may be, in words."""
+    accepts = spec["accepts"]
+    number = "a number" if "float" in accepts else "an integer" if "int" in accepts else None
+    switch = "bool" in accepts and (number is None or (spec.get("min"), spec.get("max")) == (0, 1))
+    parts = ["one of " + ", ".join(sorted({c.lower() for c in spec["choices"]}) if spec.get("any_case")
+                                   else spec["choices"])] if "choices" in spec else []
+    parts += ["true or false"] if switch else [number + _bounds_in_words(spec)] if number else []
+    parts += [words for kind, words in (("text", "a text"), ("list", "a JSON list"), ("object", "a JSON object"),
+                                        ("null", "null")) if kind in accepts]
+    return " or ".join(parts or ["nothing"])
+
+
+def _bounds_in_words(spec: dict[str, Any]) -> str:
+    low, high = spec.get("min"), spec.get("max")
+    if low is not None and high is not None and not spec.get("min_exclusive") and not spec.get("max_exclusive"):
+        return f" from {low} to {high}"
+    terms = [f"{'>' if spec.get('min_exclusive') else '≥'} {low}"] if low is not None else []
+    terms += [f"{'<' if spec.get('max_exclusive') else '≤'} {high}"] if high is not None else []
+    return " " + " and ".join(terms) if terms else ""
+
+
+def _check_keys(spec: dict[str, Any], path: list[str], shown: str) -> dict[str, Any]:
+    """The record of a dotted config key (`--compilation-config.mode`), refused if the release has no such key."""
     current = spec
     for part in path:
         keys = current.get("keys")
         if not keys:
-            return
+            return {}
         if part not in keys:
             raise Rejected(f"{shown}: unknown key {part!r}; allowed: {', '.join(keys)}")
         current = keys[part]
+    return current
 
 
 def _number(token: str) -> bool:

@@ -23,6 +23,7 @@ its V1 engine declares (vllm/v1/metrics/). Standard library and vLLM only.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -106,7 +107,8 @@ def _config_class(dest: str):
 
 
 def _keys(cls, depth: int = 0) -> dict:
-    """The fields of a config class, nested where a field is itself a config class."""
+    """The fields of a config class, nested where a field is itself a config class, each with the values its
+    own validation takes (_values) where the class can be asked field by field."""
     import dataclasses
     import typing
 
@@ -120,13 +122,106 @@ def _keys(cls, depth: int = 0) -> dict:
         hints = typing.get_type_hints(cls)
     except Exception:  # unresolvable forward references: keys only
         hints = {}
+    asked = _asks_fields(cls)
     out = {}
     for name in names:
         inner = hints.get(name)
-        nested = [a for a in (typing.get_args(inner) or (inner,)) if isinstance(a, type)
+        nested = [a for a in _flatten(inner) if isinstance(a, type)
                   and (dataclasses.is_dataclass(a) or hasattr(a, "model_fields")) and a.__module__.startswith("vllm")]
-        out[name] = {"keys": _keys(nested[0], depth + 1)} if nested and depth < 3 else {}
+        entry = _values(cls, name, inner) if asked else {}
+        if nested and depth < 3:
+            entry["keys"] = _keys(nested[0], depth + 1)
+        out[name] = entry
     return out
+
+
+UNKNOWN = "zz_gptoss_probe"
+"""A key no config class has: given beside the field asked about, it fails validation on purpose, so that a
+class that refuses unknown keys validates each field and stops there (no __post_init__, no side effect)."""
+
+SAMPLES = {"null": [None], "bool": [True, False], "int": [3, 1, 0, -1, 1000, 2**20], "whole-float": [3.0],
+           "float": [2.5, 0.5], "numeric-text": ["3"], "text": ["x"], "list": [[], ["x"]], "object": [{}]}
+"""The kinds of a JSON value (as vllm_api.json_kind names them), with values of each to ask a field about."""
+
+
+def _asks_fields(cls) -> bool:
+    """Whether the class validates with pydantic and refuses unknown keys: then each field can be asked alone."""
+    import pydantic
+
+    try:
+        cls(**{UNKNOWN: 0})
+    except pydantic.ValidationError:
+        return True
+    except Exception:  # not pydantic's refusal: plain dataclasses, constructors that need more
+        return False
+    return False
+
+
+def _field_takes(cls, name: str, value) -> bool:
+    """Whether the class's own validation of field `name` accepts `value` (nothing past field validation runs)."""
+    import pydantic
+
+    try:
+        cls(**{name: value, UNKNOWN: 0})
+    except pydantic.ValidationError as exc:
+        return not any(tuple(error["loc"][:1]) == (name,) for error in exc.errors())
+    except Exception:  # a validator of the field raised something of its own (KeyError, ...): refused
+        return False
+    return False
+
+
+def _values(cls, name: str, hint) -> dict:
+    """What field `name` of `cls` takes, asked of its validators: the JSON kinds, the texts it is limited to,
+    the range of its numbers. Empty where it takes anything."""
+    takes = functools.partial(_field_takes, cls, name)
+    kinds = [kind for kind, samples in SAMPLES.items() if any(takes(s) for s in samples)]
+    if len(kinds) == len(SAMPLES):
+        return {}
+    entry: dict = {"accepts": kinds}
+    if "text" not in kinds:
+        choices = sorted(c for c in _texts(hint) if takes(c))
+        if choices:
+            entry["choices"] = choices
+            if all(takes(c.swapcase()) and takes(c.capitalize()) for c in choices):
+                entry["any_case"] = True
+    integer = "float" not in kinds
+    if "int" in kinds or "float" in kinds:
+        start = next(s for s in SAMPLES["int" if integer else "float"] + SAMPLES["int"] if takes(s))
+        accepts = (lambda v: takes(int(v))) if integer else (lambda v: takes(float(v)))
+        bounds = _edges(accepts, start, integer)
+        if _interval(accepts, integer, bounds):
+            entry.update(bounds)
+    return entry
+
+
+def _flatten(hint) -> list:
+    """The types and literal values inside a type hint (Optional, Union, Annotated, Literal opened)."""
+    import typing
+
+    args = typing.get_args(hint)
+    if not args:
+        return [hint]
+    if typing.get_origin(hint) is typing.Annotated:
+        return _flatten(args[0])
+    if typing.get_origin(hint) in (typing.Union, typing.Literal) or type(hint).__name__ == "UnionType":
+        return [item for arg in args for item in (_flatten(arg) if typing.get_args(arg) else [arg])]
+    return [hint]
+
+
+def _texts(hint) -> set:
+    """The texts a field's type names: a Literal's strings, an Enum's names (as written and lower case) and
+    string values."""
+    import enum
+
+    found = set()
+    for item in _flatten(hint):
+        if isinstance(item, str):
+            found.add(item)
+        elif isinstance(item, type) and issubclass(item, enum.Enum):
+            for member in item:
+                found |= {member.name, member.name.lower()} | ({member.value} if isinstance(member.value, str)
+                                                               else set())
+    return found
 
 
 def _constructible():
@@ -158,26 +253,42 @@ def _bound(accepts, inside: float, outside: float, integer: bool) -> tuple[float
     return (edge, True) if accepts(edge) else (edge, False)
 
 
-def _range(classes, dest: str, kind: str) -> dict:
-    """min/max (and whether each is exclusive) that a config class's own validation enforces.
+def _range(group, classes, dest: str, kind: str) -> dict:
+    """min/max (and whether each is exclusive) that the flag's config class enforces: asked of the field's own
+    validation where its class (the parser group's) can be asked field by field, else found by building the
+    class with the value.
 
-    A bound is kept only if it holds both with the class's defaults and with its other
-    numbers doubled: a limit that follows another field (max-num-batched-tokens >=
-    max-model-len) is a relation, not a range, and is left to vLLM.
+    Built whole, a bound is kept only if it holds both with the class's defaults and with its other numbers
+    doubled: a limit that follows another field (max-num-batched-tokens >= max-model-len) is a relation, not a
+    range, and is left to vLLM.
     """
-    owners = [c for c in classes if dest in _keys(c)]
-    if len(owners) != 1 or kind not in ("int", "float", "human-int"):
+    if kind not in ("int", "float", "human-int"):
         return {}
-    cls, integer = owners[0], kind != "float"
+    integer = kind != "float"
+    if group is not None and _asks_fields(group) and dest in _keys(group):
+        entry = _values(group, dest, None)
+        return {k: v for k, v in entry.items() if k in ("min", "max", "min_exclusive", "max_exclusive")}
+    owners = [c for c in classes if dest in _keys(c)]
+    if len(owners) != 1:
+        return {}
+    cls = owners[0]
     defaults = vars(cls()) if hasattr(cls(), "__dict__") else {}
     doubled = {k: v * 2 for k, v in defaults.items()
                if k != dest and isinstance(v, (int, float)) and not isinstance(v, bool) and v}
     found = [_bounds(cls, dest, integer, context) for context in ({}, doubled)]
     kept = {k: v for k, v in found[0].items() if found[1].get(k) == v}
-    return kept if _interval(cls, dest, integer, kept) else {}
+
+    def accepts(value) -> bool:
+        try:
+            cls(**{dest: int(round(value)) if integer else value})
+        except Exception:  # a hole: not an interval
+            return False
+        return True
+
+    return kept if _interval(accepts, integer, kept) else {}
 
 
-def _interval(cls, dest: str, integer: bool, bounds: dict) -> bool:
+def _interval(accepts, integer: bool, bounds: dict) -> bool:
     """Whether values inside the bounds are accepted: a set of allowed values is no range."""
     low, high = bounds.get("min"), bounds.get("max")
     if low is None and high is None:
@@ -185,12 +296,7 @@ def _interval(cls, dest: str, integer: bool, bounds: dict) -> bool:
     low = low if low is not None else high - 1000
     high = high if high is not None else low + 1000
     inside = [low + (high - low) * f for f in (0.1, 0.37, 0.5, 0.63, 0.9)]
-    for value in inside:
-        try:
-            cls(**{dest: int(round(value)) if integer else value})
-        except Exception:  # a hole: not an interval
-            return False
-    return high > low
+    return high > low and all(accepts(int(round(v)) if integer else v) for v in inside)
 
 
 def _bounds(cls, dest: str, integer: bool, context: dict) -> dict:
@@ -207,6 +313,11 @@ def _bounds(cls, dest: str, integer: bool, context: dict) -> dict:
         return {}
     if not isinstance(start, (int, float)) or isinstance(start, bool) or not accepts(start):
         return {}
+    return _edges(accepts, start, integer)
+
+
+def _edges(accepts, start: float, integer: bool) -> dict:
+    """The bounds around an accepted `start`: each side's edge, and whether it is exclusive."""
     out: dict = {}
     far = 2**40
     for side, edge_at in (("max", far), ("min", -far)):
@@ -237,6 +348,10 @@ def record() -> dict:
     parser, _ = serve_parser()
     serve = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["serve"]
     classes = _constructible()
+    import vllm.config as configs
+
+    groups = {action.dest: getattr(configs, group.title or "", None)
+              for group in serve._action_groups for action in group._group_actions}
     flags = {}
     for action in serve._actions:
         longs = [o for o in action.option_strings if o.startswith("--")]
@@ -263,7 +378,7 @@ def record() -> dict:
             keys = _keys(_config_class(action.dest))
             if keys:
                 entry["keys"] = keys
-        entry.update(_range(classes, action.dest, kind))
+        entry.update(_range(groups.get(action.dest), classes, action.dest, kind))
         flags[name] = entry
     import vllm.envs as envs
 
@@ -289,6 +404,7 @@ def metric_names(package: str) -> list[str]:
 def main() -> int:
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # vLLM logs to stdout: keep it for the results alone
+    os.environ["HF_HUB_OFFLINE"] = "1"  # a config class that would look a model up must not wait on the network
     if sys.argv[1:] == ["record"]:
         json.dump(record(), out, indent=1, sort_keys=True)
     else:
