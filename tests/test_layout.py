@@ -13,13 +13,13 @@ from tests.conftest import REPO
 
 PACKAGE = REPO / "gptoss_images"
 STAGES = ["core", "launcher", "measure", "profiles", "render", "vllm", "image", "publish", "cli"]
-STANDALONE = {"vllm/introspect.py": {"vllm"}, "image/vocab.py": set(), "image/layers.py": set(),
+STANDALONE = {"vllm/introspect.py": {"vllm", "pydantic"}, "image/vocab.py": set(), "image/layers.py": set(),
               "image/settle.py": set(),
               "image/probe.py": {"torch"}, "measure/checkpoint.py": {"torch", "safetensors", "numpy"},
               "measure/tokenizer.py": {"tiktoken", "tiktoken_ext", "tokenizers", "transformers"},
               "measure/synthetic.py": {"gptoss_images"}}
 """Files that run on their own (under vLLM's Python, in a build stage or beside vLLM in the image): the
-standard library and what the image's stack holds (vLLM, torch, safetensors, tiktoken, transformers) only."""
+standard library and what the image's stack holds (vLLM, pydantic, torch, safetensors, tiktoken, transformers) only."""
 MODULES = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py"))
 
 
