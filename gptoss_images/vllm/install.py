@@ -64,6 +64,11 @@ def check_commands(python: Python, commands: list[dict]) -> list[dict]:
     return json.loads(introspect(python, stdin=json.dumps({"commands": commands})))
 
 
+def check_values(python: Python, values: list[dict]) -> list[dict]:
+    """Each value of a JSON config key as the release's own config class judges it."""
+    return json.loads(introspect(python, "values", stdin=json.dumps({"values": values})))
+
+
 def required_version(python: Python, package: str) -> str | None:
     """The exact version the installed vLLM pins `package` to (base or extra requirement)."""
     code = ("import importlib.metadata as m, re, sys\n"

@@ -17,7 +17,14 @@ flag with its aliases, the kind of value it takes (by asking its own type functi
 choices, its negations, the keys of its JSON configs (compilation-config,
 speculative-config, ...) and the ranges its config classes enforce (found by asking
 their own validators), every variable vllm.envs defines and every Prometheus metric
-its V1 engine declares (vllm/v1/metrics/). Standard library and vLLM only.
+its V1 engine declares (vllm/v1/metrics/).
+
+    VENV/bin/python -I gptoss_images/vllm/introspect.py values < values.json > results.json
+
+asks the config classes about values of their fields, as JSON configs give them:
+{"values": [{"id", "flag", "key", "value"}]} -> [{"id", "ok"}].
+
+Standard library, vLLM and its pydantic only.
 """
 
 from __future__ import annotations
@@ -407,6 +414,10 @@ def main() -> int:
     os.environ["HF_HUB_OFFLINE"] = "1"  # a config class that would look a model up must not wait on the network
     if sys.argv[1:] == ["record"]:
         json.dump(record(), out, indent=1, sort_keys=True)
+    elif sys.argv[1:] == ["values"]:
+        asked = json.loads(sys.stdin.read())["values"]
+        json.dump([{"id": v["id"], "ok": _field_takes(_config_class(v["flag"].replace("-", "_")), v["key"], v["value"])}
+                   for v in asked], out)
     else:
         commands = json.loads(sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read())["commands"]
         parser, command = serve_parser()
