@@ -59,8 +59,8 @@ def one_line_error(result: subprocess.CompletedProcess, *expected: str) -> None:
      ["--compilation-config.pass_config=5: vLLM takes a JSON object"]),
     (["--speculative-config", '{"num_speculative_tokens": -1}'], {"GPTOSS_PROFILE": H200},
      ["--speculative-config.num_speculative_tokens=-1: vLLM takes an integer ≥ 1"]),
-    (["--compilation-config", '{"pass_config": {"fuse_norm_quant": "yes"}}'], {"GPTOSS_PROFILE": H200},
-     ["--compilation-config.pass_config.fuse_norm_quant=\"yes\": vLLM takes true or false or null"]),
+    (["--compilation-config", '{"pass_config": {"fuse_norm_quant": "maybe"}}'], {"GPTOSS_PROFILE": H200},
+     ["--compilation-config.pass_config.fuse_norm_quant=\"maybe\": vLLM takes true or false or null"]),
     (["--compilation-config.mode", "7"], {"GPTOSS_PROFILE": H200},
      ["--compilation-config.mode=7: vLLM takes one of dynamo_trace_once, none, stock_torch_compile, vllm_compile or "
       "an integer from 0 to 3 or null"]),
@@ -142,7 +142,7 @@ def test_a_gpt_oss_folder_is_served_by_its_config_not_its_name(tmp_path, capsys)
 
 
 @pytest.mark.parametrize("args", [
-    ["--compilation-config", '{"cudagraph_mode": "full_and_piecewise", "pass_config": {"fuse_norm_quant": true}}'],
+    ["--compilation-config", '{"cudagraph_mode": "full_and_piecewise", "pass_config": {"fuse_norm_quant": "yes"}}'],
     ["--compilation-config.cudagraph_mode", "FULL"], ["--compilation-config.cudagraph_mode=Piecewise"],
     ["--compilation-config", '{"cudagraph_capture_sizes": [1, 2, 4], "max_cudagraph_capture_size": "512"}'],
     ["--speculative-config", '{"num_speculative_tokens": 3.0, "method": "eagle3", "model": "m"}'],

@@ -50,7 +50,7 @@ def test_the_record_is_what_the_release_says(request, version):
 def test_a_config_value_is_refused_only_where_the_release_refuses_it(request, version):
     """Generated values at every JSON config key the record can check, judged by the launcher's check and by the
     release's own config class in its image: nothing vLLM takes is refused. (The other way, what the check takes
-    and vLLM refuses is inside lists and mappings, left to vLLM: 22 of 1,000 on 0.33.0 when measured.)"""
+    and vLLM refuses is rare: 4 of 3,000 on 0.33.0 when measured, keys of a mapping vLLM limits and huge numbers.)"""
     from tests.test_generated_input import JSON_VALUES
 
     api = vllm_api.load(version)
@@ -58,7 +58,7 @@ def test_a_config_value_is_refused_only_where_the_release_refuses_it(request, ve
                   if "accepts" in item)
     asked: list[dict] = []
 
-    @settings(max_examples=400, derandomize=True, deadline=None, database=None)
+    @settings(max_examples=1000, derandomize=True, deadline=None, database=None)
     @given(target=st.sampled_from(keys), value=JSON_VALUES)
     def draw(target, value):
         asked.append({"id": len(asked), "flag": target[0], "key": target[1], "value": value})

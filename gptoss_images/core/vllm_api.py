@@ -344,7 +344,8 @@ def _check_mapping(spec: dict[str, Any], value: dict, shown: str, hidden: bool =
 
 def check_item(spec: dict[str, Any], item: Any, shown: str, hidden: bool = False) -> None:
     """A value inside a JSON config, against what its config class's own validation takes (the record's
-    `accepts`: JSON kinds, `choices`, `min`/`max`; recorded where the release can be asked field by field)."""
+    `accepts`: JSON kinds, `choices`, `min`/`max`; `items` of a list, `values` of a mapping; recorded where the
+    release can be asked field by field)."""
     kind = json_kind(item)
     accepts = spec.get("accepts")
     if accepts is not None:
@@ -358,6 +359,12 @@ def check_item(spec: dict[str, Any], item: Any, shown: str, hidden: bool = False
             if (low is not None and (number <= low if spec.get("min_exclusive") else number < low)) or \
                     (high is not None and (number >= high if spec.get("max_exclusive") else number > high)):
                 raise Rejected(f"{shown}={given}: vLLM takes {describe_item(spec)}")
+    if isinstance(item, list) and "items" in spec:
+        for i, element in enumerate(item):
+            check_item(spec["items"], element, f"{shown}[{i}]", hidden)
+    if isinstance(item, dict) and "values" in spec:
+        for key, element in item.items():
+            check_item(spec["values"], element, f"{shown}.{key}", hidden)
     if isinstance(item, dict):
         _check_mapping(spec, item, shown, hidden)
 
@@ -392,7 +399,7 @@ def describe_item(spec: dict[str, Any]) -> str:
     number = "a number" if "float" in accepts else "an integer" if "int" in accepts else None
     switch = "bool" in accepts and (number is None or (spec.get("min"), spec.get("max")) == (0, 1))
     parts = ["one of " + ", ".join(sorted({c.lower() for c in spec["choices"]}) if spec.get("any_case")
-                                   else spec["choices"])] if "choices" in spec else []
+                                   else spec["choices"])] if "choices" in spec and not switch else []
     parts += ["true or false"] if switch else [number + _bounds_in_words(spec)] if number else []
     parts += [words for kind, words in (("text", "a text"), ("list", "a JSON list"), ("object", "a JSON object"),
                                         ("null", "null")) if kind in accepts]

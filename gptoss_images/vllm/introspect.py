@@ -135,7 +135,7 @@ def _keys(cls, depth: int = 0) -> dict:
         inner = hints.get(name)
         nested = [a for a in _flatten(inner) if isinstance(a, type)
                   and (dataclasses.is_dataclass(a) or hasattr(a, "model_fields")) and a.__module__.startswith("vllm")]
-        entry = _values(cls, name, inner) if asked else {}
+        entry = _values(cls, name, inner, bool(nested)) if asked else {}
         if nested and depth < 3:
             entry["keys"] = _keys(nested[0], depth + 1)
         out[name] = entry
@@ -146,8 +146,8 @@ UNKNOWN = "zz_gptoss_probe"
 """A key no config class has: given beside the field asked about, it fails validation on purpose, so that a
 class that refuses unknown keys validates each field and stops there (no __post_init__, no side effect)."""
 
-SAMPLES = {"null": [None], "bool": [True, False], "int": [3, 1, 0, -1, 1000, 2**20], "whole-float": [3.0],
-           "float": [2.5, 0.5], "numeric-text": ["3"], "text": ["x"], "list": [[], ["x"]], "object": [{}]}
+SAMPLES = {"null": [None], "bool": [True, False], "int": [3, 1, 0, -1, 1000, 2**20], "whole-float": [3.0, 1.0, 0.0],
+           "float": [2.5, 0.5], "numeric-text": ["3", "1", "0"], "text": ["x"], "list": [[], ["x"]], "object": [{}]}
 """The kinds of a JSON value (as vllm_api.json_kind names them), with values of each to ask a field about."""
 
 
@@ -177,10 +177,26 @@ def _field_takes(cls, name: str, value) -> bool:
     return False
 
 
-def _values(cls, name: str, hint) -> dict:
-    """What field `name` of `cls` takes, asked of its validators: the JSON kinds, the texts it is limited to,
-    the range of its numbers. Empty where it takes anything."""
+def _values(cls, name: str, hint, nested: bool = False) -> dict:
+    """What field `name` of `cls` takes, asked of its validators (_judge); for a list, what each item takes
+    (`items`), for a mapping that is no config class, what each value takes (`values`)."""
     takes = functools.partial(_field_takes, cls, name)
+    entry = _judge(takes, hint)
+    kinds = entry.get("accepts", SAMPLES)
+    if "list" in kinds:
+        items = _judge(lambda v: takes([v]), _inner(hint, (list, tuple, set, frozenset), 0))
+        if items.get("accepts"):  # a list of one item of some kind is taken: a list of items, not a shape
+            entry["items"] = items
+    if "object" in kinds and not nested:
+        values = _judge(lambda v: takes({"gptoss": v}), _inner(hint, (dict,), 1))
+        if values.get("accepts"):
+            entry["values"] = values
+    return entry
+
+
+def _judge(takes, hint) -> dict:
+    """What `takes` accepts: the JSON kinds, the texts it is limited to, the range of its numbers. Empty where
+    it takes anything."""
     kinds = [kind for kind, samples in SAMPLES.items() if any(takes(s) for s in samples)]
     if len(kinds) == len(SAMPLES):
         return {}
@@ -201,6 +217,17 @@ def _values(cls, name: str, hint) -> dict:
     return entry
 
 
+def _inner(hint, origins: tuple, position: int):
+    """The type of a list's items (position 0) or a mapping's values (position 1) inside a type hint."""
+    import typing
+
+    for item in _flatten(hint):
+        args = typing.get_args(item)
+        if typing.get_origin(item) in origins and len(args) > position:
+            return args[position]
+    return None
+
+
 def _flatten(hint) -> list:
     """The types and literal values inside a type hint (Optional, Union, Annotated, Literal opened)."""
     import typing
@@ -216,13 +243,15 @@ def _flatten(hint) -> list:
 
 
 def _texts(hint) -> set:
-    """The texts a field's type names: a Literal's strings, an Enum's names (as written and lower case) and
-    string values."""
+    """The texts a field's type may take, to be asked: a Literal's strings, an Enum's names (as written and lower
+    case) and string values, a switch's words."""
     import enum
 
     found = set()
     for item in _flatten(hint):
-        if isinstance(item, str):
+        if item is bool:  # the words a switch may be given as, if its validation reads them
+            found |= {"true", "false", "yes", "no", "on", "off", "t", "f", "y", "n"}
+        elif isinstance(item, str):
             found.add(item)
         elif isinstance(item, type) and issubclass(item, enum.Enum):
             for member in item:
