@@ -53,6 +53,11 @@ class Api:
         return dict(sorted(found.items(), key=lambda item: -len(item[0])))
 
     @functools.cached_property
+    def sizes_in_configs(self) -> bool:
+        """Whether this release reads sizes (80m, 1K) as numbers inside JSON configs and dotted keys."""
+        return behaviour(self.version).get("config-values-human-readable", False)
+
+    @functools.cached_property
     def secrets(self) -> frozenset[str]:
         """The flags of this release that carry a credential: named like one and taking a value."""
         return frozenset(name for name, spec in self.flags.items()
@@ -217,8 +222,7 @@ def parse(api: Api, argv: list[str], secret: set[str] = frozenset()) -> list[tup
             out.append((name, {keypath: values[0] if values else None}))
             continue
         for value in values:
-            check_value(spec, value, shown, hidden=name in secret,
-                        human=behaviour(api.version).get("config-values-human-readable", False))
+            check_value(spec, value, shown, hidden=name in secret, human=api.sizes_in_configs)
         out.append((name, values if spec.get("nargs") in ("+", "*") else (values[0] if values else None)))
     return out
 
@@ -261,12 +265,15 @@ def describe(spec: dict[str, Any]) -> str:
 
 
 def _check_range(spec: dict[str, Any], text: str, shown: str, given: str) -> None:
-    value = float(text) if spec["value"] == "float" else human_readable_int(text)
-    low, high = spec.get("min"), spec.get("max")
-    below = low is not None and (value <= low if spec.get("min_exclusive") else value < low)
-    above = high is not None and (value >= high if spec.get("max_exclusive") else value > high)
-    if below or above:
+    if _outside(spec, float(text) if spec["value"] == "float" else human_readable_int(text)):
         raise Rejected(f"{shown}={given}: vLLM takes {describe(spec)}")
+
+
+def _outside(spec: dict[str, Any], number: float) -> bool:
+    """Whether `number` is outside the record's min/max (each inclusive unless marked exclusive)."""
+    low, high = spec.get("min"), spec.get("max")
+    return (low is not None and (number <= low if spec.get("min_exclusive") else number < low)) or \
+        (high is not None and (number >= high if spec.get("max_exclusive") else number > high))
 
 
 def human_readable_int(text: str) -> int:
@@ -310,7 +317,7 @@ def dotted_value(api: Api, text: str) -> Any:
         pass
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
-    if behaviour(api.version).get("config-values-human-readable"):
+    if api.sizes_in_configs:
         try:
             return human_readable_int(text)
         except ValueError:
@@ -353,12 +360,8 @@ def check_item(spec: dict[str, Any], item: Any, shown: str, hidden: bool = False
         choice = kind == "text" and "choices" in spec and _chosen(spec, item)
         if kind not in accepts and not choice:
             raise Rejected(f"{shown}={given}: vLLM takes {describe_item(spec)}")
-        if kind in NUMERIC and ("int" in accepts or "float" in accepts):
-            number = float(item)
-            low, high = spec.get("min"), spec.get("max")
-            if (low is not None and (number <= low if spec.get("min_exclusive") else number < low)) or \
-                    (high is not None and (number >= high if spec.get("max_exclusive") else number > high)):
-                raise Rejected(f"{shown}={given}: vLLM takes {describe_item(spec)}")
+        if kind in NUMERIC and ("int" in accepts or "float" in accepts) and _outside(spec, float(item)):
+            raise Rejected(f"{shown}={given}: vLLM takes {describe_item(spec)}")
     if isinstance(item, list) and "items" in spec:
         for i, element in enumerate(item):
             check_item(spec["items"], element, f"{shown}[{i}]", hidden)

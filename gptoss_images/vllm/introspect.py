@@ -121,10 +121,7 @@ def _keys(cls, depth: int = 0) -> dict:
 
     if cls is None or not isinstance(cls, type):
         return {}
-    if dataclasses.is_dataclass(cls):
-        names = [f.name for f in dataclasses.fields(cls) if f.init]
-    else:
-        names = list(getattr(cls, "model_fields", {}))
+    names = _field_names(cls)
     try:
         hints = typing.get_type_hints(cls)
     except Exception:  # unresolvable forward references: keys only
@@ -142,6 +139,17 @@ def _keys(cls, depth: int = 0) -> dict:
     return out
 
 
+def _field_names(cls) -> list[str]:
+    """The fields a config class is built with."""
+    import dataclasses
+
+    if not isinstance(cls, type):
+        return []
+    if dataclasses.is_dataclass(cls):
+        return [f.name for f in dataclasses.fields(cls) if f.init]
+    return list(getattr(cls, "model_fields", {}))
+
+
 UNKNOWN = "zz_gptoss_probe"
 """A key no config class has: given beside the field asked about, it fails validation on purpose, so that a
 class that refuses unknown keys validates each field and stops there (no __post_init__, no side effect)."""
@@ -151,6 +159,7 @@ SAMPLES = {"null": [None], "bool": [True, False], "int": [3, 1, 0, -1, 1000, 2**
 """The kinds of a JSON value (as vllm_api.json_kind names them), with values of each to ask a field about."""
 
 
+@functools.cache
 def _asks_fields(cls) -> bool:
     """Whether the class validates with pydantic and refuses unknown keys: then each field can be asked alone."""
     import pydantic
@@ -301,10 +310,10 @@ def _range(group, classes, dest: str, kind: str) -> dict:
     if kind not in ("int", "float", "human-int"):
         return {}
     integer = kind != "float"
-    if group is not None and _asks_fields(group) and dest in _keys(group):
+    if group is not None and dest in _field_names(group) and _asks_fields(group):
         entry = _values(group, dest, None)
         return {k: v for k, v in entry.items() if k in ("min", "max", "min_exclusive", "max_exclusive")}
-    owners = [c for c in classes if dest in _keys(c)]
+    owners = [c for c in classes if dest in _field_names(c)]
     if len(owners) != 1:
         return {}
     cls = owners[0]
